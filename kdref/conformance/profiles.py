@@ -1,0 +1,16 @@
+"""Hypothesis profiles: "kdref-fast" (deterministic, for CI and `kdref check`) and "kdref-thorough" (releases)."""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, settings
+
+_COMMON = {
+    "deadline": None,
+    "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
+}
+
+settings.register_profile("kdref-fast", max_examples=20, derandomize=True, print_blob=True, **_COMMON)
+settings.register_profile("kdref-thorough", max_examples=500, print_blob=True, **_COMMON)
+
+PROFILES = ("kdref-fast", "kdref-thorough")
+DEFAULT_PROFILE = "kdref-fast"
