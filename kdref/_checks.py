@@ -21,8 +21,9 @@ def check_reduction(fn: str, reduction: object) -> str:
     return reduction  # type: ignore[return-value]
 
 
-def check_real(fn: str, name: str, value: object, *, low: float | None = None, low_open: bool = False,
-               high: float | None = None) -> float:
+def check_real(
+    fn: str, name: str, value: object, *, low: float | None = None, low_open: bool = False, high: float | None = None
+) -> float:
     """A finite real scalar (not bool) within the given bounds; returned as a Python float."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         fail(fn, f"`{name}` must be a real number, got {type(value).__name__} {value!r}", TypeError)
@@ -51,22 +52,36 @@ def check_logits_shape(fn: str, name: str, shape: Sequence[int], *, min_classes:
         fail(fn, f"`{name}` must hold at least one sample, got shape {tuple(shape)}")
 
 
-def check_pair(fn: str, s_shape: Sequence[int], t_shape: Sequence[int],
-               s_name: str = "student_logits", t_name: str = "teacher_logits", *, min_classes: int = 2) -> None:
+def check_pair(
+    fn: str,
+    s_shape: Sequence[int],
+    t_shape: Sequence[int],
+    s_name: str = "student_logits",
+    t_name: str = "teacher_logits",
+    *,
+    min_classes: int = 2,
+) -> None:
     """Student and teacher logits must both be valid and have exactly the same shape (no broadcasting)."""
     check_logits_shape(fn, s_name, s_shape, min_classes=min_classes)
     check_logits_shape(fn, t_name, t_shape, min_classes=min_classes)
     if tuple(s_shape) != tuple(t_shape):
-        fail(fn, f"`{t_name}` has shape {tuple(t_shape)} but `{s_name}` has shape {tuple(s_shape)}; "
-                 "they must match exactly (nothing is broadcast)")
+        fail(
+            fn,
+            f"`{t_name}` has shape {tuple(t_shape)} but `{s_name}` has shape {tuple(s_shape)}; "
+            "they must match exactly (nothing is broadcast)",
+        )
 
 
-def check_target_shape(fn: str, target_shape: Sequence[int], logits_shape: Sequence[int],
-                       logits_name: str = "student_logits") -> None:
+def check_target_shape(
+    fn: str, target_shape: Sequence[int], logits_shape: Sequence[int], logits_name: str = "student_logits"
+) -> None:
     """Integer class indices with the logits' leading shape: (N,) for (N, C), (...) for (..., C)."""
     if tuple(target_shape) != tuple(logits_shape[:-1]):
-        fail(fn, f"`target` must have shape {tuple(logits_shape[:-1])} (the leading dimensions of "
-                 f"`{logits_name}` {tuple(logits_shape)}), got {tuple(target_shape)}")
+        fail(
+            fn,
+            f"`target` must have shape {tuple(logits_shape[:-1])} (the leading dimensions of "
+            f"`{logits_name}` {tuple(logits_shape)}), got {tuple(target_shape)}",
+        )
 
 
 def target_range_message(low: int, high: int, classes: int) -> str:

@@ -31,10 +31,14 @@ def assert_close(actual: np.ndarray, expected: np.ndarray, *, rtol: float, atol:
         if excess[flat] <= 0:
             break
         idx = np.unravel_index(flat, a.shape) if a.shape else ()
-        lines.append(f"  at {tuple(int(i) for i in idx)}: got {a.reshape(-1)[flat]!r}, expected "
-                     f"{e.reshape(-1)[flat]!r}, |diff| = {err.reshape(-1)[flat]:.3e} > {bound.reshape(-1)[flat]:.3e}")
-    raise AssertionError(f"{what}: {int(np.sum(err > bound))} of {err.size} entries out of tolerance "
-                         f"(rtol={rtol:.1e}, atol={atol:.1e}); worst:\n" + "\n".join(lines))
+        lines.append(
+            f"  at {tuple(int(i) for i in idx)}: got {a.reshape(-1)[flat]!r}, expected "
+            f"{e.reshape(-1)[flat]!r}, |diff| = {err.reshape(-1)[flat]:.3e} > {bound.reshape(-1)[flat]:.3e}"
+        )
+    raise AssertionError(
+        f"{what}: {int(np.sum(err > bound))} of {err.size} entries out of tolerance "
+        f"(rtol={rtol:.1e}, atol={atol:.1e}); worst:\n" + "\n".join(lines)
+    )
 
 
 def assert_finite(x: np.ndarray, *, what: str) -> None:

@@ -31,8 +31,9 @@ def args_of(fn: str, case: Case) -> tuple[np.ndarray, ...]:
     return tuple(pick[name] for name in CONTRACT[fn].args)
 
 
-def check_agreement(impl: Implementation, fn: str, case: Case, *, value_weight: float, grad_weight: float,
-                    **keywords: Any) -> None:
+def check_agreement(
+    impl: Implementation, fn: str, case: Case, *, value_weight: float, grad_weight: float, **keywords: Any
+) -> None:
     """Values (every reduction) and student gradients (cotangent ≠ 1) of ``fn`` equal kdref.reference's.
 
     ``value_weight`` and ``grad_weight`` give the loss's scale per unit of log-probability error (T² for a
@@ -47,9 +48,18 @@ def check_agreement(impl: Implementation, fn: str, case: Case, *, value_weight: 
         per_sample = 1.0 if reduction != "mean" else 1.0 / case.samples
         go = grad_outputs(case, reduction)
         value, grad = impl.value_and_grad(fn, *args, grad_output=go, reduction=reduction, **keywords)
-        assert_close(value, expected, rtol=tol.rtol(tol.value_rtol, mag), atol=tol.value_atol * mag * value_weight,
-                     what=f"{fn}(reduction={reduction!r}) value vs kdref.reference")
+        assert_close(
+            value,
+            expected,
+            rtol=tol.rtol(tol.value_rtol, mag),
+            atol=tol.value_atol * mag * value_weight,
+            what=f"{fn}(reduction={reduction!r}) value vs kdref.reference",
+        )
         expected_grad = getattr(reference, fn + "_grad")(*args, reduction=reduction, grad_output=go, **keywords)
-        assert_close(grad, expected_grad, rtol=tol.rtol(tol.grad_rtol, mag),
-                     atol=tol.grad_atol * mag * grad_weight * per_sample * float(np.max(go)) + GRAD_FLOOR[impl.dtype],
-                     what=f"{fn}(reduction={reduction!r}) gradient wrt student_logits vs kdref.reference")
+        assert_close(
+            grad,
+            expected_grad,
+            rtol=tol.rtol(tol.grad_rtol, mag),
+            atol=tol.grad_atol * mag * grad_weight * per_sample * float(np.max(go)) + GRAD_FLOOR[impl.dtype],
+            what=f"{fn}(reduction={reduction!r}) gradient wrt student_logits vs kdref.reference",
+        )

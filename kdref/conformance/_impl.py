@@ -56,8 +56,9 @@ class Implementation:
         """Evaluate ``fn`` and return its value as float64."""
         raise NotImplementedError
 
-    def value_and_grad(self, fn: str, *args: np.ndarray, grad_output: np.ndarray | None = None,
-                       **kw: Any) -> tuple[np.ndarray, np.ndarray]:
+    def value_and_grad(
+        self, fn: str, *args: np.ndarray, grad_output: np.ndarray | None = None, **kw: Any
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Value and the gradient with respect to the first argument (the student logits)."""
         raise NotImplementedError
 
@@ -75,8 +76,9 @@ class NumpyImplementation(Implementation):
     def value(self, fn: str, *args: np.ndarray, **kw: Any) -> np.ndarray:
         return np.asarray(getattr(self.namespace, fn)(*args, **kw), dtype=np.float64)
 
-    def value_and_grad(self, fn: str, *args: np.ndarray, grad_output: np.ndarray | None = None,
-                       **kw: Any) -> tuple[np.ndarray, np.ndarray]:
+    def value_and_grad(
+        self, fn: str, *args: np.ndarray, grad_output: np.ndarray | None = None, **kw: Any
+    ) -> tuple[np.ndarray, np.ndarray]:
         self.require(fn + "_grad")
         value = self.value(fn, *args, **kw)
         grad = getattr(self.namespace, fn + "_grad")(*args, grad_output=grad_output, **kw)
@@ -116,12 +118,16 @@ class TorchImplementation(Implementation):
         with self._torch.no_grad():
             return self._numpy(getattr(self.namespace, fn)(*self._tensors(fn, args), **kw))
 
-    def value_and_grad(self, fn: str, *args: np.ndarray, grad_output: np.ndarray | None = None,
-                       **kw: Any) -> tuple[np.ndarray, np.ndarray]:
+    def value_and_grad(
+        self, fn: str, *args: np.ndarray, grad_output: np.ndarray | None = None, **kw: Any
+    ) -> tuple[np.ndarray, np.ndarray]:
         tensors = self._tensors(fn, args, grad_args=(0,))
         out = getattr(self.namespace, fn)(*tensors, **kw)
-        go = self._torch.ones_like(out) if grad_output is None else self._torch.as_tensor(
-            np.asarray(grad_output, dtype=np.float64)).to(device=out.device, dtype=out.dtype)
+        go = (
+            self._torch.ones_like(out)
+            if grad_output is None
+            else self._torch.as_tensor(np.asarray(grad_output, dtype=np.float64)).to(device=out.device, dtype=out.dtype)
+        )
         (grad,) = self._torch.autograd.grad(out, tensors[0], go)
         return self._numpy(out), self._numpy(grad)
 

@@ -42,8 +42,10 @@ class Case:
 
     def __repr__(self) -> str:
         with np.printoptions(precision=17, floatmode="maxprec", threshold=100000, linewidth=100000):
-            return (f"Case(student={_array_repr(self.student)}, teacher={_array_repr(self.teacher)}, "
-                    f"target={_array_repr(self.target)}, temperature={self.temperature!r}, regime={self.regime!r})")
+            return (
+                f"Case(student={_array_repr(self.student)}, teacher={_array_repr(self.teacher)}, "
+                f"target={_array_repr(self.target)}, temperature={self.temperature!r}, regime={self.regime!r})"
+            )
 
 
 def temperatures() -> st.SearchStrategy[float]:
@@ -64,12 +66,20 @@ def _logits(rng: np.random.Generator, shape: tuple[int, ...], spread: float, kin
 
 
 @st.composite
-def cases(draw: st.DrawFn, impl: Implementation, *, min_classes: int = 2, max_classes: int = 12,
-          regimes: tuple[str, ...] = ("tame", "wide", "extreme"), large_classes: bool = True,
-          temperature: st.SearchStrategy[float] | None = None) -> Case:
+def cases(
+    draw: st.DrawFn,
+    impl: Implementation,
+    *,
+    min_classes: int = 2,
+    max_classes: int = 12,
+    regimes: tuple[str, ...] = ("tame", "wide", "extreme"),
+    large_classes: bool = True,
+    temperature: st.SearchStrategy[float] | None = None,
+) -> Case:
     """Student/teacher logits of shape (N, C) or (a, b, C), integer targets, and a temperature."""
-    lead = draw(st.one_of(st.tuples(st.integers(1, 6)), st.tuples(st.integers(1, 3), st.integers(1, 3))),
-                label="leading shape")
+    lead = draw(
+        st.one_of(st.tuples(st.integers(1, 6)), st.tuples(st.integers(1, 3), st.integers(1, 3))), label="leading shape"
+    )
     class_counts = st.integers(min_classes, max_classes)
     if large_classes:
         class_counts = st.one_of(class_counts, st.sampled_from([max(min_classes, 100), max(min_classes, 1000)]))

@@ -42,15 +42,15 @@ def test_nckd_agrees_with_reference(impl: Implementation, data: st.DataObject) -
 
 @pytest.mark.kdref(kind="agreement", functions=("dkd_loss",))
 @given(data=st.data(), alpha=st.sampled_from([0.0, 1.0, 0.5]), beta=st.sampled_from([0.0, 1.0, 8.0]))
-def test_dkd_loss_agrees_with_reference(impl: Implementation, data: st.DataObject, alpha: float,
-                                        beta: float) -> None:
+def test_dkd_loss_agrees_with_reference(impl: Implementation, data: st.DataObject, alpha: float, beta: float) -> None:
     """dkd_loss values and gradients equal kdref.reference's in every reduction and weighting."""
     impl.require("dkd_loss")
     case = data.draw(cases(impl), label="case")
     T = case.temperature
     w = max(alpha, beta, 1.0)
-    check_agreement(impl, "dkd_loss", case, value_weight=w * T * T, grad_weight=w * T, alpha=alpha, beta=beta,
-                    temperature=T)
+    check_agreement(
+        impl, "dkd_loss", case, value_weight=w * T * T, grad_weight=w * T, alpha=alpha, beta=beta, temperature=T
+    )
 
 
 @pytest.mark.kdref(kind="law", functions=("kd_loss", "tckd", "nckd"))
@@ -67,14 +67,20 @@ def test_kd_decomposes_into_tckd_and_weighted_nckd(impl: Implementation, data: s
     p_t = _p_target(case.teacher, case.target, T)
     tol = tolerance(impl.dtype)
     mag = magnitude(case.student, case.teacher, temperature=T)
-    assert_close(kd / (T * T), tc + (1.0 - p_t) * nc, rtol=4 * tol.rtol(tol.value_rtol, mag), atol=6 * tol.value_atol * mag,
-                 what="KD/T² vs TCKD + (1 − p_t)·NCKD")
+    assert_close(
+        kd / (T * T),
+        tc + (1.0 - p_t) * nc,
+        rtol=4 * tol.rtol(tol.value_rtol, mag),
+        atol=6 * tol.value_atol * mag,
+        what="KD/T² vs TCKD + (1 − p_t)·NCKD",
+    )
 
 
 @pytest.mark.kdref(kind="law", functions=("nckd",))
 @given(data=st.data(), ds=st.floats(-20, 20), dt=st.floats(-20, 20))
-def test_nckd_is_independent_of_the_target_logits(impl: Implementation, data: st.DataObject, ds: float,
-                                                  dt: float) -> None:
+def test_nckd_is_independent_of_the_target_logits(
+    impl: Implementation, data: st.DataObject, ds: float, dt: float
+) -> None:
     """Moving the student's or the teacher's target logit changes neither NCKD nor leaves it a gradient (K3)."""
     impl.require("nckd")
     case = data.draw(cases(impl, regimes=("tame", "wide")), label="case")
@@ -123,14 +129,16 @@ def test_two_classes_make_nckd_vanish(impl: Implementation, data: st.DataObject)
     kd = impl.value("kd_loss", case.student, case.teacher, temperature=T, reduction="none")
     tol = tolerance(impl.dtype)
     mag = magnitude(case.student, case.teacher, temperature=T)
-    assert_close(dkd, 0.7 * kd, rtol=4 * tol.value_rtol, atol=4 * tol.value_atol * mag * T * T,
-                 what="DKD vs α·KD at C = 2")
+    assert_close(
+        dkd, 0.7 * kd, rtol=4 * tol.value_rtol, atol=4 * tol.value_atol * mag * T * T, what="DKD vs α·KD at C = 2"
+    )
 
 
 @pytest.mark.kdref(kind="law", functions=("tckd", "nckd", "dkd_loss"))
 @given(data=st.data(), alpha=st.floats(0, 4), beta=st.floats(0, 10))
-def test_dkd_is_t2_times_weighted_tckd_and_nckd(impl: Implementation, data: st.DataObject, alpha: float,
-                                                 beta: float) -> None:
+def test_dkd_is_t2_times_weighted_tckd_and_nckd(
+    impl: Implementation, data: st.DataObject, alpha: float, beta: float
+) -> None:
     """dkd_loss = T²·(α·TCKD + β·NCKD) per sample (Eq. 7 with the official T²); ≥ 0."""
     impl.require("tckd", "nckd", "dkd_loss")
     case = data.draw(cases(impl), label="case")
@@ -142,8 +150,13 @@ def test_dkd_is_t2_times_weighted_tckd_and_nckd(impl: Implementation, data: st.D
     tol = tolerance(impl.dtype)
     mag = magnitude(case.student, case.teacher, temperature=T)
     w = max(alpha, beta, 1.0)
-    assert_close(dkd, T * T * (alpha * tc + beta * nc), rtol=4 * tol.value_rtol,
-                 atol=4 * tol.value_atol * mag * T * T * w, what="DKD vs T²(αTCKD + βNCKD)")
+    assert_close(
+        dkd,
+        T * T * (alpha * tc + beta * nc),
+        rtol=4 * tol.value_rtol,
+        atol=4 * tol.value_atol * mag * T * T * w,
+        what="DKD vs T²(αTCKD + βNCKD)",
+    )
     assert np.all(dkd >= -tol.value_atol * mag * T * T * w), f"negative DKD {dkd}"
 
 
@@ -156,23 +169,30 @@ def test_dkd_is_zero_iff_distributions_match(impl: Implementation, data: st.Data
     T = case.temperature
     tol = tolerance(impl.dtype)
     mag = magnitude(case.student, case.teacher, temperature=T)
-    same = impl.value("dkd_loss", case.student, case.student, case.target, alpha=1.0, beta=1.0, temperature=T,
-                      reduction="none")
+    same = impl.value(
+        "dkd_loss", case.student, case.student, case.target, alpha=1.0, beta=1.0, temperature=T, reduction="none"
+    )
     assert_close(same, np.zeros_like(same), rtol=0, atol=4 * tol.value_atol * mag * T * T, what="DKD(s, s)")
-    differ = impl.value("dkd_loss", case.student, case.teacher, case.target, alpha=1.0, beta=1.0, temperature=T,
-                        reduction="none")
-    kd = impl.value("kd_loss", case.student, case.teacher, temperature=T, reduction="none") if impl.provides(
-        "kd_loss") else None
+    differ = impl.value(
+        "dkd_loss", case.student, case.teacher, case.target, alpha=1.0, beta=1.0, temperature=T, reduction="none"
+    )
+    kd = (
+        impl.value("kd_loss", case.student, case.teacher, temperature=T, reduction="none")
+        if impl.provides("kd_loss")
+        else None
+    )
     if kd is not None:
         # With α = β = 1, DKD ≥ KD (NCKD is weighted 1 ≥ 1 − p_t), so it is positive wherever KD is.
         assert np.all(differ >= kd - 8 * tol.value_atol * mag * T * T - 4 * tol.value_rtol * kd), (
-            f"DKD(α=β=1) {differ} below KD {kd}")
+            f"DKD(α=β=1) {differ} below KD {kd}"
+        )
 
 
 @pytest.mark.kdref(kind="law", functions=DKD_FUNCTIONS)
 @given(data=st.data(), c_s=st.floats(-30, 30), c_t=st.floats(-30, 30))
-def test_dkd_invariant_to_per_row_logit_shift(impl: Implementation, data: st.DataObject, c_s: float,
-                                              c_t: float) -> None:
+def test_dkd_invariant_to_per_row_logit_shift(
+    impl: Implementation, data: st.DataObject, c_s: float, c_t: float
+) -> None:
     """Adding a constant to a row's logits (student or teacher) changes none of TCKD, NCKD, DKD (K8)."""
     case = data.draw(cases(impl, regimes=("tame", "wide")), label="case")
     T = case.temperature
@@ -185,10 +205,14 @@ def test_dkd_invariant_to_per_row_logit_shift(impl: Implementation, data: st.Dat
         if not impl.provides(fn):
             continue
         a = impl.value(fn, case.student, case.teacher, case.target, temperature=T, reduction="none")
-        b = impl.value(fn, case.student + shift_s, case.teacher + shift_t, case.target, temperature=T,
-                       reduction="none")
-        assert_close(b[exact], a[exact], rtol=4 * tol.value_rtol, atol=4 * tol.value_atol * mag * w,
-                     what=f"{fn} after a per-row logit shift")
+        b = impl.value(fn, case.student + shift_s, case.teacher + shift_t, case.target, temperature=T, reduction="none")
+        assert_close(
+            b[exact],
+            a[exact],
+            rtol=4 * tol.value_rtol,
+            atol=4 * tol.value_atol * mag * w,
+            what=f"{fn} after a per-row logit shift",
+        )
 
 
 @pytest.mark.kdref(kind="law", functions=DKD_FUNCTIONS)
@@ -205,7 +229,8 @@ def test_dkd_gradients_sum_to_zero_over_classes(impl: Implementation, data: st.D
         _, grad = impl.value_and_grad(fn, case.student, case.teacher, case.target, temperature=T, reduction="sum")
         rounding = tol.grad_rtol * np.abs(grad).sum(-1)
         assert np.all(np.abs(grad.sum(-1)) <= rounding + tol.grad_atol * mag * w * case.classes), (
-            f"{fn}: gradient rows sum to {grad.sum(-1)}")
+            f"{fn}: gradient rows sum to {grad.sum(-1)}"
+        )
 
 
 @pytest.mark.kdref(kind="robustness", functions=DKD_FUNCTIONS)
@@ -216,8 +241,9 @@ def test_dkd_finite_at_extreme_logits(impl: Implementation, data: st.DataObject)
     for fn in DKD_FUNCTIONS:
         if not impl.provides(fn):
             continue
-        value, grad = impl.value_and_grad(fn, case.student, case.teacher, case.target,
-                                          temperature=case.temperature, reduction="mean")
+        value, grad = impl.value_and_grad(
+            fn, case.student, case.teacher, case.target, temperature=case.temperature, reduction="mean"
+        )
         assert_finite(value, what=f"{fn} value")
         assert_finite(grad, what=f"{fn} gradient")
 
@@ -238,8 +264,13 @@ def test_dkd_of_a_one_hot_teacher(impl: Implementation, T: float) -> None:
     from .. import reference
 
     nc = impl.value("nckd", s, t, y, temperature=T, reduction="none")
-    assert_close(nc, reference.nckd(s, t, y, temperature=T, reduction="none"), rtol=tol.value_rtol,
-                 atol=tol.value_atol * 10, what="NCKD of a one-hot teacher")
+    assert_close(
+        nc,
+        reference.nckd(s, t, y, temperature=T, reduction="none"),
+        rtol=tol.value_rtol,
+        atol=tol.value_atol * 10,
+        what="NCKD of a one-hot teacher",
+    )
 
 
 @pytest.mark.kdref(kind="agreement", functions=DKD_FUNCTIONS)

@@ -48,8 +48,9 @@ def test_hinton_loss_agrees_with_reference(impl: Implementation, data: st.DataOb
     case = data.draw(cases(impl), label="case")
     T = case.temperature
     w = max(T, 1.0)
-    check_agreement(impl, "hinton_loss", case, value_weight=w * w * (1.0 + 1.0 / T), grad_weight=w + 1.0 / T,
-                    temperature=T, lam=lam)
+    check_agreement(
+        impl, "hinton_loss", case, value_weight=w * w * (1.0 + 1.0 / T), grad_weight=w + 1.0 / T, temperature=T, lam=lam
+    )
 
 
 @pytest.mark.kdref(kind="law", functions=("kd_loss",))
@@ -63,8 +64,13 @@ def test_kd_gradient_is_T_times_q_minus_p(impl: Implementation, data: st.DataObj
     expected = T * (softmax(case.student, T) - softmax(case.teacher, T)) / case.samples
     tol = tolerance(impl.dtype)
     mag = magnitude(case.student, case.teacher, temperature=T)
-    assert_close(grad, expected, rtol=tol.rtol(tol.grad_rtol, mag), atol=tol.grad_atol * mag * T / case.samples + 1e-7 * (
-        impl.dtype == "float16"), what="∂kd_loss/∂s vs T(q − p)/N")
+    assert_close(
+        grad,
+        expected,
+        rtol=tol.rtol(tol.grad_rtol, mag),
+        atol=tol.grad_atol * mag * T / case.samples + 1e-7 * (impl.dtype == "float16"),
+        what="∂kd_loss/∂s vs T(q − p)/N",
+    )
 
 
 @pytest.mark.kdref(kind="law", functions=("kd_loss", "soft_cross_entropy"))
@@ -78,14 +84,18 @@ def test_soft_cross_entropy_is_kl_plus_teacher_entropy(impl: Implementation, dat
     kd = impl.value("kd_loss", case.student, case.teacher, temperature=T, reduction="none")
     tol = tolerance(impl.dtype)
     mag = magnitude(case.student, case.teacher, temperature=T)
-    assert_close(ce, kd / (T * T) + _entropy(softmax(case.teacher, T)), rtol=tol.rtol(tol.value_rtol, mag),
-                 atol=3 * tol.value_atol * mag, what="soft CE vs KL + H(teacher)")
+    assert_close(
+        ce,
+        kd / (T * T) + _entropy(softmax(case.teacher, T)),
+        rtol=tol.rtol(tol.value_rtol, mag),
+        atol=3 * tol.value_atol * mag,
+        what="soft CE vs KL + H(teacher)",
+    )
 
 
 @pytest.mark.kdref(kind="law", functions=("kd_loss", "soft_cross_entropy", "hinton_loss"))
 @given(data=st.data(), c_s=st.floats(-30, 30), c_t=st.floats(-30, 30))
-def test_invariant_to_per_row_logit_shift(impl: Implementation, data: st.DataObject, c_s: float,
-                                          c_t: float) -> None:
+def test_invariant_to_per_row_logit_shift(impl: Implementation, data: st.DataObject, c_s: float, c_t: float) -> None:
     """Adding a constant to every logit of a row (student or teacher) changes no softmax loss (H7)."""
     case = data.draw(cases(impl, regimes=("tame", "wide")), label="case")
     T = case.temperature
@@ -95,15 +105,22 @@ def test_invariant_to_per_row_logit_shift(impl: Implementation, data: st.DataObj
     exact = np.all(shift_s == shift_s[..., :1], -1) & np.all(shift_t == shift_t[..., :1], -1)
     tol = tolerance(impl.dtype)
     mag = magnitude(case.student + shift_s, case.teacher + shift_t, temperature=T)
-    for fn, extra, w in (("kd_loss", (), T * T), ("soft_cross_entropy", (), 1.0),
-                         ("hinton_loss", (case.target,), max(T, 1.0) ** 2 + 1.0)):
+    for fn, extra, w in (
+        ("kd_loss", (), T * T),
+        ("soft_cross_entropy", (), 1.0),
+        ("hinton_loss", (case.target,), max(T, 1.0) ** 2 + 1.0),
+    ):
         if not impl.provides(fn):
             continue
         a = impl.value(fn, case.student, case.teacher, *extra, temperature=T, reduction="none")
-        b = impl.value(fn, case.student + shift_s, case.teacher + shift_t, *extra, temperature=T,
-                       reduction="none")
-        assert_close(b[exact], a[exact], rtol=4 * tol.value_rtol, atol=4 * tol.value_atol * mag * w,
-                     what=f"{fn} after a per-row logit shift")
+        b = impl.value(fn, case.student + shift_s, case.teacher + shift_t, *extra, temperature=T, reduction="none")
+        assert_close(
+            b[exact],
+            a[exact],
+            rtol=4 * tol.value_rtol,
+            atol=4 * tol.value_atol * mag * w,
+            what=f"{fn} after a per-row logit shift",
+        )
 
 
 @pytest.mark.kdref(kind="law", functions=("kd_loss",))
@@ -134,14 +151,18 @@ def test_gradients_sum_to_zero_over_classes(impl: Implementation, data: st.DataO
     T = case.temperature
     tol = tolerance(impl.dtype)
     mag = magnitude(case.student, case.teacher, temperature=T)
-    for fn, extra, w in (("kd_loss", (), T), ("soft_cross_entropy", (), 1.0 / T),
-                         ("hinton_loss", (case.target,), T + 1.0)):
+    for fn, extra, w in (
+        ("kd_loss", (), T),
+        ("soft_cross_entropy", (), 1.0 / T),
+        ("hinton_loss", (case.target,), T + 1.0),
+    ):
         if not impl.provides(fn):
             continue
         _, grad = impl.value_and_grad(fn, case.student, case.teacher, *extra, temperature=T, reduction="sum")
         rounding = tol.grad_rtol * np.abs(grad).sum(-1)  # a half-precision gradient is rounded entry by entry
         assert np.all(np.abs(grad.sum(-1)) <= rounding + tol.grad_atol * mag * w * case.classes), (
-            f"{fn}: gradient rows sum to {grad.sum(-1)}")
+            f"{fn}: gradient rows sum to {grad.sum(-1)}"
+        )
 
 
 @pytest.mark.kdref(kind="law", functions=("kd_loss",))
@@ -218,5 +239,10 @@ def test_kd_of_a_confident_teacher_at_low_temperature(impl: Implementation, T: f
     kd = impl.value("kd_loss", s, t, temperature=T, reduction="none")
     log_q = s / T - np.log(np.sum(np.exp(s / T)))
     tol = tolerance(impl.dtype)
-    assert_close(kd, -T * T * log_q[:, 0], rtol=tol.value_rtol, atol=tol.value_atol * T * T * 10,
-                 what="kd_loss of a one-hot teacher")
+    assert_close(
+        kd,
+        -T * T * log_q[:, 0],
+        rtol=tol.value_rtol,
+        atol=tol.value_atol * T * T * 10,
+        what="kd_loss of a one-hot teacher",
+    )

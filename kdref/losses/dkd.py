@@ -44,8 +44,9 @@ def _inputs(s: Tensor, t: Tensor) -> dict[str, Tensor]:
     return {"student_logits": s, "teacher_logits": t}
 
 
-def tckd(student_logits: Tensor, teacher_logits: Tensor, target: Tensor, *, temperature: float = 4.0,
-         reduction: str = "mean") -> Tensor:
+def tckd(
+    student_logits: Tensor, teacher_logits: Tensor, target: Tensor, *, temperature: float = 4.0, reduction: str = "mean"
+) -> Tensor:
     r"""TCKD = KL(b_teacher ‖ b_student), b = [p_t, 1 − p_t] at temperature T, no T² (Zhao et al. 2022, Eq. 5).
 
     log b is computed from log-sum-exps (log p_t = z_t/T − LSE, log(1 − p_t) = LSE_{j≠t} − LSE), never as the log
@@ -53,24 +54,35 @@ def tckd(student_logits: Tensor, teacher_logits: Tensor, target: Tensor, *, temp
     ``target`` holds integer class indices.
     """
     S, Tt, _, _ = _parts("tckd", student_logits, teacher_logits, target, temperature)
-    return reduce("tckd", _tckd_rows(S, Tt), reduction, student_logits.shape[:-1],
-                  _inputs(student_logits, teacher_logits))
+    return reduce(
+        "tckd", _tckd_rows(S, Tt), reduction, student_logits.shape[:-1], _inputs(student_logits, teacher_logits)
+    )
 
 
-def nckd(student_logits: Tensor, teacher_logits: Tensor, target: Tensor, *, temperature: float = 4.0,
-         reduction: str = "mean") -> Tensor:
+def nckd(
+    student_logits: Tensor, teacher_logits: Tensor, target: Tensor, *, temperature: float = 4.0, reduction: str = "mean"
+) -> Tensor:
     r"""NCKD = KL(p̂_teacher ‖ p̂_student) over the non-target classes, no T² (Zhao et al. 2022, Eq. 5).
 
     The non-target softmax leaves the target out exactly (its term is −∞ inside the log-sum-exp), so NCKD does
     not depend on the target logits at all. For C = 2 it is exactly 0.
     """
     S, Tt, mask, _ = _parts("nckd", student_logits, teacher_logits, target, temperature)
-    return reduce("nckd", _nckd_rows(S, Tt, mask), reduction, student_logits.shape[:-1],
-                  _inputs(student_logits, teacher_logits))
+    return reduce(
+        "nckd", _nckd_rows(S, Tt, mask), reduction, student_logits.shape[:-1], _inputs(student_logits, teacher_logits)
+    )
 
 
-def dkd_loss(student_logits: Tensor, teacher_logits: Tensor, target: Tensor, *, alpha: float = 1.0,
-             beta: float = 8.0, temperature: float = 4.0, reduction: str = "mean") -> Tensor:
+def dkd_loss(
+    student_logits: Tensor,
+    teacher_logits: Tensor,
+    target: Tensor,
+    *,
+    alpha: float = 1.0,
+    beta: float = 8.0,
+    temperature: float = 4.0,
+    reduction: str = "mean",
+) -> Tensor:
     r"""T²·(α·TCKD + β·NCKD) per sample (Zhao et al. 2022, Eq. 7; T² and the defaults α = 1, β = 8, T = 4 as in
     mdistiller's CIFAR-100 configuration).
 

@@ -9,14 +9,17 @@ from torch import Tensor
 from .._checks import check_real
 from ._ops import check_target, reduce, tempered_rows
 
+__all__ = ["hinton_loss", "kd_loss", "soft_cross_entropy"]
+
 
 def _kl_rows(log_p: Tensor, log_q: Tensor) -> Tensor:
     """KL(p ‖ q) per row from log-probabilities (p is exactly 0 where it underflows, so 0·log 0 = 0)."""
     return (log_p.exp() * (log_p - log_q)).sum(-1)
 
 
-def kd_loss(student_logits: Tensor, teacher_logits: Tensor, *, temperature: float = 4.0,
-            reduction: str = "mean") -> Tensor:
+def kd_loss(
+    student_logits: Tensor, teacher_logits: Tensor, *, temperature: float = 4.0, reduction: str = "mean"
+) -> Tensor:
     r"""T²·KL(σ(t/T) ‖ σ(s/T)) per sample (Hinton et al. 2015, KL form with the T² factor).
 
     Note the argument order: the student comes first in the call, but the teacher distribution is the first
@@ -38,12 +41,18 @@ def kd_loss(student_logits: Tensor, teacher_logits: Tensor, *, temperature: floa
     fn = "kd_loss"
     s, t, T = tempered_rows(fn, student_logits, teacher_logits, temperature)
     rows = T * T * _kl_rows(torch.log_softmax(t, -1), torch.log_softmax(s, -1))
-    return reduce(fn, rows, reduction, student_logits.shape[:-1],
-                  {"student_logits": student_logits, "teacher_logits": teacher_logits})
+    return reduce(
+        fn,
+        rows,
+        reduction,
+        student_logits.shape[:-1],
+        {"student_logits": student_logits, "teacher_logits": teacher_logits},
+    )
 
 
-def soft_cross_entropy(student_logits: Tensor, teacher_logits: Tensor, *, temperature: float = 4.0,
-                       reduction: str = "mean") -> Tensor:
+def soft_cross_entropy(
+    student_logits: Tensor, teacher_logits: Tensor, *, temperature: float = 4.0, reduction: str = "mean"
+) -> Tensor:
     r"""−Σ_j σ(t/T)_j log σ(s/T)_j per sample, no T² (Hinton et al. 2015, the soft objective).
 
     Equals KL(σ(t/T) ‖ σ(s/T)) + H(σ(t/T)): the same gradient as the KL form, a value larger by the teacher
@@ -52,12 +61,24 @@ def soft_cross_entropy(student_logits: Tensor, teacher_logits: Tensor, *, temper
     fn = "soft_cross_entropy"
     s, t, _ = tempered_rows(fn, student_logits, teacher_logits, temperature)
     rows = -(torch.softmax(t, -1) * torch.log_softmax(s, -1)).sum(-1)
-    return reduce(fn, rows, reduction, student_logits.shape[:-1],
-                  {"student_logits": student_logits, "teacher_logits": teacher_logits})
+    return reduce(
+        fn,
+        rows,
+        reduction,
+        student_logits.shape[:-1],
+        {"student_logits": student_logits, "teacher_logits": teacher_logits},
+    )
 
 
-def hinton_loss(student_logits: Tensor, teacher_logits: Tensor, target: Tensor, *, temperature: float = 4.0,
-                lam: float = 0.1, reduction: str = "mean") -> Tensor:
+def hinton_loss(
+    student_logits: Tensor,
+    teacher_logits: Tensor,
+    target: Tensor,
+    *,
+    temperature: float = 4.0,
+    lam: float = 0.1,
+    reduction: str = "mean",
+) -> Tensor:
     r"""λ·CE(s, y) + (1 − λ)·T²·soft_cross_entropy(s, t) per sample (Hinton et al. 2015, weighted average).
 
     The hard term uses the raw student logits (T = 1); ``lam`` ∈ [0, 1] weights the hard term (defaults T = 4,
@@ -71,5 +92,10 @@ def hinton_loss(student_logits: Tensor, teacher_logits: Tensor, target: Tensor, 
     hard = F.cross_entropy(student_logits.reshape(s.shape).to(s.dtype), y, reduction="none")
     soft = -(torch.softmax(t, -1) * torch.log_softmax(s, -1)).sum(-1)
     rows = lam * hard + (1.0 - lam) * T * T * soft
-    return reduce(fn, rows, reduction, student_logits.shape[:-1],
-                  {"student_logits": student_logits, "teacher_logits": teacher_logits})
+    return reduce(
+        fn,
+        rows,
+        reduction,
+        student_logits.shape[:-1],
+        {"student_logits": student_logits, "teacher_logits": teacher_logits},
+    )

@@ -8,6 +8,8 @@ from .._checks import check_real, check_reduction, check_temperature
 from .dkd import dkd_loss, nckd, tckd
 from .hinton import hinton_loss, kd_loss, soft_cross_entropy
 
+__all__ = ["DKDLoss", "HintonLoss", "KDLoss", "NCKDLoss", "SoftCrossEntropyLoss", "TCKDLoss"]
+
 
 class _TemperedLoss(nn.Module):
     def __init__(self, *, temperature: float = 4.0, reduction: str = "mean"):
@@ -68,8 +70,7 @@ class NCKDLoss(_TemperedLoss):
 class DKDLoss(_TemperedLoss):
     """T²·(α·TCKD + β·NCKD), the module form of :func:`kdref.dkd_loss` (Zhao et al. 2022)."""
 
-    def __init__(self, *, alpha: float = 1.0, beta: float = 8.0, temperature: float = 4.0,
-                 reduction: str = "mean"):
+    def __init__(self, *, alpha: float = 1.0, beta: float = 8.0, temperature: float = 4.0, reduction: str = "mean"):
         super().__init__(temperature=temperature, reduction=reduction)
         self.alpha = check_real("DKDLoss", "alpha", alpha, low=0.0)
         self.beta = check_real("DKDLoss", "beta", beta, low=0.0)

@@ -1,29 +1,11 @@
 """The NumPy float64 tier: the losses written to read like the equations, with analytic gradients."""
 
-from .dkd import dkd_loss, dkd_loss_grad, dkd_warmup_factor, nckd, nckd_grad, tckd, tckd_grad
-from .hinton import (
-    hinton_loss,
-    hinton_loss_grad,
-    kd_loss,
-    kd_loss_grad,
-    soft_cross_entropy,
-    soft_cross_entropy_grad,
-    teacher_entropy,
-)
+from . import deit, dist, dkd, funmatch, hinton, simkd
+from .deit import *  # noqa: F403
+from .dist import *  # noqa: F403
+from .dkd import *  # noqa: F403
+from .funmatch import *  # noqa: F403
+from .hinton import *  # noqa: F403
+from .simkd import *  # noqa: F403
 
-__all__ = [
-    "dkd_loss",
-    "dkd_loss_grad",
-    "dkd_warmup_factor",
-    "hinton_loss",
-    "hinton_loss_grad",
-    "kd_loss",
-    "kd_loss_grad",
-    "nckd",
-    "nckd_grad",
-    "soft_cross_entropy",
-    "soft_cross_entropy_grad",
-    "tckd",
-    "tckd_grad",
-    "teacher_entropy",
-]
+__all__ = [name for module in (hinton, dkd, dist, deit, funmatch, simkd) for name in module.__all__]

@@ -18,13 +18,14 @@ from ._ops import (
     as_temperature,
     grad_scale,
     kl_rows,
-    log_softmax,
     logsumexp,
     nontarget_logsumexp,
     reduce,
-    target_mask,
     take_target,
+    target_mask,
 )
+
+__all__ = ["dkd_loss", "dkd_loss_grad", "dkd_warmup_factor", "nckd", "nckd_grad", "tckd", "tckd_grad"]
 
 
 class _Split:
@@ -53,8 +54,9 @@ def _nckd_rows(S: _Split, Tt: _Split) -> Array:
     return np.sum(np.where(p > 0, p * (log_p - log_q), 0.0), axis=-1)
 
 
-def tckd(student_logits: Any, teacher_logits: Any, target: Any, *, temperature: float = 4.0,
-         reduction: str = "mean") -> Array:
+def tckd(
+    student_logits: Any, teacher_logits: Any, target: Any, *, temperature: float = 4.0, reduction: str = "mean"
+) -> Array:
     """TCKD = KL(b_teacher ‖ b_student), b = [p_t, 1 − p_t] at temperature T, no T² (Zhao et al. 2022, Eq. 5)."""
     S, Tt, _ = _split("tckd", student_logits, teacher_logits, target, temperature)
     return reduce("tckd", kl_rows(Tt.log_b, S.log_b), reduction)
@@ -69,15 +71,23 @@ def _nckd_grad_rows(S: _Split, Tt: _Split, T: float) -> Array:
     return (np.exp(S.log_hat) - np.exp(Tt.log_hat)) / T
 
 
-def tckd_grad(student_logits: Any, teacher_logits: Any, target: Any, *, temperature: float = 4.0,
-              reduction: str = "mean", grad_output: Any = None) -> Array:
+def tckd_grad(
+    student_logits: Any,
+    teacher_logits: Any,
+    target: Any,
+    *,
+    temperature: float = 4.0,
+    reduction: str = "mean",
+    grad_output: Any = None,
+) -> Array:
     """∂TCKD/∂s = (q_t − p_t)/T·(e_t − q̂), q̂ the student's non-target distribution (Zhao et al. 2022)."""
     S, Tt, T = _split("tckd_grad", student_logits, teacher_logits, target, temperature)
     return grad_scale("tckd_grad", S.mask.shape[:-1], reduction, grad_output) * _tckd_grad_rows(S, Tt, T)
 
 
-def nckd(student_logits: Any, teacher_logits: Any, target: Any, *, temperature: float = 4.0,
-         reduction: str = "mean") -> Array:
+def nckd(
+    student_logits: Any, teacher_logits: Any, target: Any, *, temperature: float = 4.0, reduction: str = "mean"
+) -> Array:
     """NCKD = KL(p̂_teacher ‖ p̂_student) over the non-target classes, no T² (Zhao et al. 2022, Eq. 5).
 
     For C = 2 the non-target distribution is a point mass and NCKD is exactly 0.
@@ -86,8 +96,15 @@ def nckd(student_logits: Any, teacher_logits: Any, target: Any, *, temperature: 
     return reduce("nckd", _nckd_rows(S, Tt), reduction)
 
 
-def nckd_grad(student_logits: Any, teacher_logits: Any, target: Any, *, temperature: float = 4.0,
-              reduction: str = "mean", grad_output: Any = None) -> Array:
+def nckd_grad(
+    student_logits: Any,
+    teacher_logits: Any,
+    target: Any,
+    *,
+    temperature: float = 4.0,
+    reduction: str = "mean",
+    grad_output: Any = None,
+) -> Array:
     """∂NCKD/∂s_j = (q̂_j − p̂_j)/T for j ≠ t and 0 at the target (Zhao et al. 2022)."""
     S, Tt, T = _split("nckd_grad", student_logits, teacher_logits, target, temperature)
     return grad_scale("nckd_grad", S.mask.shape[:-1], reduction, grad_output) * _nckd_grad_rows(S, Tt, T)
@@ -97,8 +114,16 @@ def _weights(fn: str, alpha: Any, beta: Any) -> tuple[float, float]:
     return check_real(fn, "alpha", alpha, low=0.0), check_real(fn, "beta", beta, low=0.0)
 
 
-def dkd_loss(student_logits: Any, teacher_logits: Any, target: Any, *, alpha: float = 1.0, beta: float = 8.0,
-             temperature: float = 4.0, reduction: str = "mean") -> Array:
+def dkd_loss(
+    student_logits: Any,
+    teacher_logits: Any,
+    target: Any,
+    *,
+    alpha: float = 1.0,
+    beta: float = 8.0,
+    temperature: float = 4.0,
+    reduction: str = "mean",
+) -> Array:
     """T²·(α·TCKD + β·NCKD) per sample (Zhao et al. 2022, Eq. 7; T² and defaults as in mdistiller, CIFAR-100)."""
     alpha, beta = _weights("dkd_loss", alpha, beta)
     S, Tt, T = _split("dkd_loss", student_logits, teacher_logits, target, temperature)
@@ -106,9 +131,17 @@ def dkd_loss(student_logits: Any, teacher_logits: Any, target: Any, *, alpha: fl
     return reduce("dkd_loss", rows, reduction)
 
 
-def dkd_loss_grad(student_logits: Any, teacher_logits: Any, target: Any, *, alpha: float = 1.0,
-                  beta: float = 8.0, temperature: float = 4.0, reduction: str = "mean",
-                  grad_output: Any = None) -> Array:
+def dkd_loss_grad(
+    student_logits: Any,
+    teacher_logits: Any,
+    target: Any,
+    *,
+    alpha: float = 1.0,
+    beta: float = 8.0,
+    temperature: float = 4.0,
+    reduction: str = "mean",
+    grad_output: Any = None,
+) -> Array:
     """T²·(α·∂TCKD/∂s + β·∂NCKD/∂s) (Zhao et al. 2022)."""
     alpha, beta = _weights("dkd_loss_grad", alpha, beta)
     S, Tt, T = _split("dkd_loss_grad", student_logits, teacher_logits, target, temperature)

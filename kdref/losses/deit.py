@@ -1,0 +1,3 @@
+"""Placeholder: filled by the deit method work."""
+
+__all__: list[str] = []
