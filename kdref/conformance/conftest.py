@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
-from hypothesis import settings
 
 from . import profiles
 from ._impl import kdref_implementations
@@ -13,13 +10,7 @@ from ._impl import kdref_implementations
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "kdref(kind, functions): a conformance property of these contract functions")
-    chosen = None
-    try:
-        chosen = config.getoption("hypothesis_profile")
-    except ValueError:
-        pass
-    if chosen is None:
-        settings.load_profile(os.environ.get("KDREF_HYPOTHESIS_PROFILE", profiles.DEFAULT_PROFILE))
+    profiles.load_for(config)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -14,3 +14,16 @@ settings.register_profile("kdref-thorough", max_examples=500, print_blob=True, *
 
 PROFILES = ("kdref-fast", "kdref-thorough")
 DEFAULT_PROFILE = "kdref-fast"
+
+
+def load_for(config: object) -> None:
+    """Load the profile named by ``--hypothesis-profile``, else $KDREF_HYPOTHESIS_PROFILE, else the fast one."""
+    import os
+
+    chosen = None
+    try:
+        chosen = config.getoption("hypothesis_profile")  # type: ignore[attr-defined]
+    except (ValueError, AttributeError):
+        pass
+    if chosen is None:
+        settings.load_profile(os.environ.get("KDREF_HYPOTHESIS_PROFILE", DEFAULT_PROFILE))

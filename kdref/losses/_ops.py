@@ -77,13 +77,30 @@ def tempered_rows(fn: str, student: object, teacher: object, temperature: object
     """Validated (M, C) rows s/T and t/T in the compute dtype; the teacher is detached."""
     s, t = check_tensor_pair(fn, student, teacher)
     T = check_temperature(fn, temperature)
+    check_finite(fn, {"student_logits": s, "teacher_logits": t})
     dt = compute_dtype(s, t)
     C = s.shape[-1]
     return s.reshape(-1, C).to(dt) / T, t.detach().reshape(-1, C).to(dt) / T, T
 
 
-def reduce(fn: str, rows: Tensor, reduction: str, lead_shape: torch.Size, inputs: dict[str, Tensor]) -> Tensor:
-    """Apply "mean" | "sum" | "none" (leading shape) and, when value checks run, reject a non-finite result."""
+def check_finite(fn: str, inputs: dict[str, Tensor]) -> None:
+    """When value checks run, reject NaN or infinite entries, naming the argument (one host sync for all)."""
+    if not value_checks_active():
+        return
+    tensors = [x for x in inputs.values() if x.is_floating_point()]
+    ok = torch.stack([torch.isfinite(x).all() for x in tensors]).all() if tensors else True
+    if bool(ok):
+        return
+    for name, x in inputs.items():
+        if x.is_floating_point() and not bool(torch.isfinite(x).all()):
+            fail(fn, f"`{name}` must be finite; it holds {int((~torch.isfinite(x)).sum())} NaN or infinite values")
+
+
+def reduce(
+    fn: str, rows: Tensor, reduction: str, lead_shape: torch.Size, inputs: dict[str, Tensor] | None = None
+) -> Tensor:
+    """Apply "mean" | "sum" | "none" (leading shape); if ``inputs`` are given and the result is not finite,
+    name the non-finite input (a cheap post-hoc check for losses whose inputs were not checked up front)."""
     reduction = check_reduction(fn, reduction)
     if reduction == "mean":
         out = rows.mean()
@@ -91,10 +108,8 @@ def reduce(fn: str, rows: Tensor, reduction: str, lead_shape: torch.Size, inputs
         out = rows.sum()
     else:
         out = rows.reshape(lead_shape)
-    if value_checks_active() and not bool(torch.isfinite(out).all()):
-        for name, x in inputs.items():
-            if x.is_floating_point() and not bool(torch.isfinite(x).all()):
-                fail(fn, f"`{name}` must be finite; it holds {int((~torch.isfinite(x)).sum())} NaN or infinite values")
+    if inputs and value_checks_active() and not bool(torch.isfinite(out).all()):
+        check_finite(fn, inputs)
         fail(fn, "the loss is not finite although every input is; please report this with the inputs")
     return out
 

@@ -40,10 +40,6 @@ def _nckd_rows(S, Tt, mask: Tensor) -> Tensor:
     return (p * (log_pt - log_qs)).sum(-1)
 
 
-def _inputs(s: Tensor, t: Tensor) -> dict[str, Tensor]:
-    return {"student_logits": s, "teacher_logits": t}
-
-
 def tckd(
     student_logits: Tensor, teacher_logits: Tensor, target: Tensor, *, temperature: float = 4.0, reduction: str = "mean"
 ) -> Tensor:
@@ -54,9 +50,7 @@ def tckd(
     ``target`` holds integer class indices.
     """
     S, Tt, _, _ = _parts("tckd", student_logits, teacher_logits, target, temperature)
-    return reduce(
-        "tckd", _tckd_rows(S, Tt), reduction, student_logits.shape[:-1], _inputs(student_logits, teacher_logits)
-    )
+    return reduce("tckd", _tckd_rows(S, Tt), reduction, student_logits.shape[:-1])
 
 
 def nckd(
@@ -68,9 +62,7 @@ def nckd(
     not depend on the target logits at all. For C = 2 it is exactly 0.
     """
     S, Tt, mask, _ = _parts("nckd", student_logits, teacher_logits, target, temperature)
-    return reduce(
-        "nckd", _nckd_rows(S, Tt, mask), reduction, student_logits.shape[:-1], _inputs(student_logits, teacher_logits)
-    )
+    return reduce("nckd", _nckd_rows(S, Tt, mask), reduction, student_logits.shape[:-1])
 
 
 def dkd_loss(
@@ -94,4 +86,4 @@ def dkd_loss(
     beta = check_real(fn, "beta", beta, low=0.0)
     S, Tt, mask, T = _parts(fn, student_logits, teacher_logits, target, temperature)
     rows = T * T * (alpha * _tckd_rows(S, Tt) + beta * _nckd_rows(S, Tt, mask))
-    return reduce(fn, rows, reduction, student_logits.shape[:-1], _inputs(student_logits, teacher_logits))
+    return reduce(fn, rows, reduction, student_logits.shape[:-1])

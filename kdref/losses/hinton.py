@@ -36,18 +36,12 @@ def kd_loss(
         >>> import torch
         >>> s = torch.tensor([[2.0, 0.0, -1.0]]); t = torch.tensor([[1.0, 0.5, -0.5]])
         >>> round(float(kd_loss(s, t, temperature=4.0)), 6)
-        0.077958
+        0.273414
     """
     fn = "kd_loss"
     s, t, T = tempered_rows(fn, student_logits, teacher_logits, temperature)
     rows = T * T * _kl_rows(torch.log_softmax(t, -1), torch.log_softmax(s, -1))
-    return reduce(
-        fn,
-        rows,
-        reduction,
-        student_logits.shape[:-1],
-        {"student_logits": student_logits, "teacher_logits": teacher_logits},
-    )
+    return reduce(fn, rows, reduction, student_logits.shape[:-1])
 
 
 def soft_cross_entropy(
@@ -61,13 +55,7 @@ def soft_cross_entropy(
     fn = "soft_cross_entropy"
     s, t, _ = tempered_rows(fn, student_logits, teacher_logits, temperature)
     rows = -(torch.softmax(t, -1) * torch.log_softmax(s, -1)).sum(-1)
-    return reduce(
-        fn,
-        rows,
-        reduction,
-        student_logits.shape[:-1],
-        {"student_logits": student_logits, "teacher_logits": teacher_logits},
-    )
+    return reduce(fn, rows, reduction, student_logits.shape[:-1])
 
 
 def hinton_loss(
@@ -92,10 +80,4 @@ def hinton_loss(
     hard = F.cross_entropy(student_logits.reshape(s.shape).to(s.dtype), y, reduction="none")
     soft = -(torch.softmax(t, -1) * torch.log_softmax(s, -1)).sum(-1)
     rows = lam * hard + (1.0 - lam) * T * T * soft
-    return reduce(
-        fn,
-        rows,
-        reduction,
-        student_logits.shape[:-1],
-        {"student_logits": student_logits, "teacher_logits": teacher_logits},
-    )
+    return reduce(fn, rows, reduction, student_logits.shape[:-1])
