@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from hypothesis import HealthCheck, settings
 
-_COMMON = {
-    "deadline": None,
-    "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
-}
+_SUPPRESS = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much]
 
-settings.register_profile("kdref-fast", max_examples=20, derandomize=True, print_blob=True, **_COMMON)
-settings.register_profile("kdref-thorough", max_examples=500, print_blob=True, **_COMMON)
+settings.register_profile(
+    "kdref-fast", max_examples=20, derandomize=True, print_blob=True, deadline=None, suppress_health_check=_SUPPRESS
+)
+settings.register_profile(
+    "kdref-thorough", max_examples=500, print_blob=True, deadline=None, suppress_health_check=_SUPPRESS
+)
 
 PROFILES = ("kdref-fast", "kdref-thorough")
 DEFAULT_PROFILE = "kdref-fast"

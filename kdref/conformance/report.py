@@ -43,7 +43,7 @@ class Collector:
         impl = callspec.params.get("impl") if callspec is not None else None
         if marker is None or impl is None:
             return
-        doc = (getattr(item, "function", None).__doc__ or "").strip().splitlines()  # type: ignore[union-attr]
+        doc = (getattr(getattr(item, "function", None), "__doc__", None) or "").strip().splitlines()
         self.outcomes[item.nodeid] = Outcome(
             test=item.originalname if isinstance(item, pytest.Function) else item.name,
             implementation=impl.id,

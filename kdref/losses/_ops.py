@@ -37,9 +37,10 @@ def check_logits(fn: str, name: str, x: object) -> Tensor:
     """A floating-point tensor."""
     if not isinstance(x, Tensor):
         fail(fn, f"`{name}` must be a torch.Tensor, got {type(x).__name__}", TypeError)
-    if not x.is_floating_point():  # type: ignore[union-attr]
-        fail(fn, f"`{name}` must be a floating-point tensor, got dtype {x.dtype}", TypeError)  # type: ignore[union-attr]
-    return x  # type: ignore[return-value]
+    t: Tensor = x  # type: ignore[assignment]
+    if not t.is_floating_point():
+        fail(fn, f"`{name}` must be a floating-point tensor, got dtype {t.dtype}", TypeError)
+    return t
 
 
 def check_tensor_pair(fn: str, student: object, teacher: object) -> tuple[Tensor, Tensor]:
