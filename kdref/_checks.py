@@ -87,3 +87,24 @@ def check_target_shape(
 def target_range_message(low: int, high: int, classes: int) -> str:
     """The error text for a target outside [0, C)."""
     return f"`target` values must lie in [0, {classes - 1}] (C = {classes}), got values in [{low}, {high}]"
+
+
+def check_feature_pair(
+    fn: str,
+    s_shape: Sequence[int],
+    t_shape: Sequence[int],
+    s_name: str = "projected_student_features",
+    t_name: str = "teacher_features",
+) -> None:
+    """Feature tensors (B, D) or (B, C, H, W) (any rank ≥ 2), non-empty, of exactly the same shape (no broadcasting)."""
+    for name, shape in ((s_name, s_shape), (t_name, t_shape)):
+        if len(shape) < 2:
+            fail(fn, f"`{name}` must have shape (B, D) or (B, C, H, W) (at least 2 dimensions), got {tuple(shape)}")
+        if math.prod(shape) == 0:
+            fail(fn, f"`{name}` must hold at least one element, got shape {tuple(shape)}")
+    if tuple(s_shape) != tuple(t_shape):
+        fail(
+            fn,
+            f"`{t_name}` has shape {tuple(t_shape)} but `{s_name}` has shape {tuple(s_shape)}; "
+            "they must match exactly (nothing is broadcast; align spatial sizes first)",
+        )

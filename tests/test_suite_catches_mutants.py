@@ -3,6 +3,7 @@ while kdref's own Torch tier passes the same properties."""
 
 from __future__ import annotations
 
+import sys
 from types import SimpleNamespace
 from typing import Any
 
@@ -16,6 +17,11 @@ from kdref.conformance import test_dkd as D
 from kdref.conformance import test_hinton as H
 
 from .official import mdistiller_nckd
+
+if sys.version_info >= (3, 11):
+    from builtins import BaseExceptionGroup
+else:  # pragma: no cover - Hypothesis depends on the backport on Python 3.10
+    from exceptiongroup import BaseExceptionGroup
 
 
 def _reduce(rows: torch.Tensor, reduction: str) -> torch.Tensor:
@@ -100,8 +106,24 @@ MUTANTS = [
 
 @pytest.mark.parametrize(("label", "impl", "prop"), MUTANTS, ids=[f"{m[0]}->{m[2].__name__}" for m in MUTANTS])
 def test_property_catches_mutant(label: str, impl: TorchImplementation, prop: Any) -> None:
-    with pytest.raises(AssertionError):
+    assert_property_fails(prop, impl)
+
+
+def assert_property_fails(prop: Any, impl: Any) -> BaseException:
+    """The property fails by an assertion (Hypothesis may group several distinct assertion failures)."""
+    with pytest.raises((AssertionError, BaseExceptionGroup)) as info:
         prop(impl=impl)
+    leaves = _leaves(info.value)
+    assert leaves and all(isinstance(e, AssertionError) for e in leaves), (
+        f"failed by a crash, not an assertion: {leaves}"
+    )
+    return info.value
+
+
+def _leaves(exc: BaseException) -> list[BaseException]:
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for e in exc.exceptions for leaf in _leaves(e)]
+    return [exc]
 
 
 @pytest.mark.parametrize("prop", sorted({m[2] for m in MUTANTS}, key=lambda p: p.__name__), ids=lambda p: p.__name__)

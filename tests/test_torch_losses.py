@@ -136,3 +136,22 @@ def test_doctests() -> None:
     for module in (L.hinton, L.dkd, L.modules):
         result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
         assert result.failed == 0, module.__name__
+
+
+def test_method_modules_match_functions() -> None:
+    s, t, y = _inputs(dtype=torch.float64)
+    c = s.flip(-1)
+    cases = [
+        (L.DISTLoss(tau=4.0, eps_mode="product_add"), L.dist_loss(s, t, tau=4.0, eps_mode="product_add"), (s, t)),
+        (L.DeiTSoftLoss(alpha=0.3), L.deit_soft_loss(s, t, y, alpha=0.3), (s, t, y)),
+        (L.DeiTHardLoss(), L.deit_hard_loss(s, t, y), (s, t, y)),
+        (L.DeiTLoss(distillation="soft", tau=2.0), L.deit_loss(c, s, t, y, distillation="soft", tau=2.0), (c, s, t, y)),
+        (L.FunMatchLoss(temperature=2.0), L.funmatch_loss(s, t, temperature=2.0), (s, t)),
+        (L.SimKDLoss(), L.simkd_loss(s, t), (s, t)),
+    ]
+    for module, expected, args in cases:
+        torch.testing.assert_close(module(*args), expected, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="`eps_mode`"):
+        L.DISTLoss(eps_mode="clamp")
+    with pytest.raises(ValueError, match="`distillation`"):
+        L.DeiTLoss(distillation="medium")

@@ -32,22 +32,31 @@ def args_of(fn: str, case: Case) -> tuple[np.ndarray, ...]:
 
 
 def check_agreement(
-    impl: Implementation, fn: str, case: Case, *, value_weight: float, grad_weight: float, **keywords: Any
+    impl: Implementation,
+    fn: str,
+    case: Case,
+    *,
+    value_weight: float,
+    grad_weight: float,
+    reductions: tuple[str | None, ...] = REDUCTIONS,
+    **keywords: Any,
 ) -> None:
     """Values (every reduction) and student gradients (cotangent ≠ 1) of ``fn`` equal kdref.reference's.
 
     ``value_weight`` and ``grad_weight`` give the loss's scale per unit of log-probability error (T² for a
     T²-weighted loss, T for its gradient, 1/T for a gradient without T²), which sets the absolute tolerance.
+    ``reductions=(None,)`` is for a function without a ``reduction`` keyword that returns the mean over samples.
     """
     note(f"case = {case!r}")
     tol = tolerance(impl.dtype)
     mag = magnitude(case.student, case.teacher, temperature=case.temperature)
     args = args_of(fn, case)
-    for reduction in REDUCTIONS:
-        expected = np.asarray(getattr(reference, fn)(*args, reduction=reduction, **keywords))
-        per_sample = 1.0 if reduction != "mean" else 1.0 / case.samples
-        go = grad_outputs(case, reduction)
-        value, grad = impl.value_and_grad(fn, *args, grad_output=go, reduction=reduction, **keywords)
+    for reduction in reductions:
+        kw = dict(keywords) if reduction is None else {"reduction": reduction, **keywords}
+        expected = np.asarray(getattr(reference, fn)(*args, **kw))
+        per_sample = 1.0 if reduction not in ("mean", None) else 1.0 / case.samples
+        go = grad_outputs(case, "mean" if reduction is None else reduction)
+        value, grad = impl.value_and_grad(fn, *args, grad_output=go, **kw)
         assert_close(
             value,
             expected,
@@ -55,7 +64,7 @@ def check_agreement(
             atol=tol.value_atol * mag * value_weight,
             what=f"{fn}(reduction={reduction!r}) value vs kdref.reference",
         )
-        expected_grad = getattr(reference, fn + "_grad")(*args, reduction=reduction, grad_output=go, **keywords)
+        expected_grad = getattr(reference, fn + "_grad")(*args, grad_output=go, **kw)
         assert_close(
             grad,
             expected_grad,

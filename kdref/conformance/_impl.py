@@ -16,6 +16,13 @@ import pytest
 
 from ._contract import CONTRACT, is_integer_arg
 
+#: Which arguments a gradient is taken with respect to: one position, or a tuple of positions.
+Wrt = int | tuple[int, ...]
+
+
+def _positions(wrt: Wrt) -> tuple[int, ...]:
+    return tuple(wrt) if isinstance(wrt, tuple) else (wrt,)
+
 
 @dataclass(repr=False)
 class Implementation:
@@ -57,9 +64,13 @@ class Implementation:
         raise NotImplementedError
 
     def value_and_grad(
-        self, fn: str, *args: np.ndarray, grad_output: np.ndarray | None = None, **kw: Any
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Value and the gradient with respect to the first argument (the student logits)."""
+        self, fn: str, *args: np.ndarray, grad_output: np.ndarray | None = None, wrt: Wrt = 0, **kw: Any
+    ) -> tuple[np.ndarray, Any]:
+        """Value and the gradient with respect to argument ``wrt`` (default 0, the student logits).
+
+        ``wrt`` may be a tuple of argument positions (e.g. ``(0, 1)`` for a two-head loss): the gradients then come
+        back as a tuple in that order.
+        """
         raise NotImplementedError
 
     def teacher_grad(self, fn: str, *args: np.ndarray, **kw: Any) -> np.ndarray | None:
@@ -77,12 +88,15 @@ class NumpyImplementation(Implementation):
         return np.asarray(getattr(self.namespace, fn)(*args, **kw), dtype=np.float64)
 
     def value_and_grad(
-        self, fn: str, *args: np.ndarray, grad_output: np.ndarray | None = None, **kw: Any
-    ) -> tuple[np.ndarray, np.ndarray]:
+        self, fn: str, *args: np.ndarray, grad_output: np.ndarray | None = None, wrt: Wrt = 0, **kw: Any
+    ) -> tuple[np.ndarray, Any]:
         self.require(fn + "_grad")
         value = self.value(fn, *args, **kw)
         grad = getattr(self.namespace, fn + "_grad")(*args, grad_output=grad_output, **kw)
-        return value, np.asarray(grad, dtype=np.float64)
+        # A ``<fn>_grad`` returns the gradient wrt argument 0, or a tuple of gradients wrt arguments 0, 1, ...
+        grads = tuple(grad) if isinstance(grad, tuple) else (grad,)
+        picked = tuple(np.asarray(grads[i], dtype=np.float64) for i in _positions(wrt))
+        return value, picked if isinstance(wrt, tuple) else picked[0]
 
 
 class TorchImplementation(Implementation):
@@ -119,23 +133,27 @@ class TorchImplementation(Implementation):
             return self._numpy(getattr(self.namespace, fn)(*self._tensors(fn, args), **kw))
 
     def value_and_grad(
-        self, fn: str, *args: np.ndarray, grad_output: np.ndarray | None = None, **kw: Any
-    ) -> tuple[np.ndarray, np.ndarray]:
-        tensors = self._tensors(fn, args, grad_args=(0,))
+        self, fn: str, *args: np.ndarray, grad_output: np.ndarray | None = None, wrt: Wrt = 0, **kw: Any
+    ) -> tuple[np.ndarray, Any]:
+        positions = _positions(wrt)
+        tensors = self._tensors(fn, args, grad_args=positions)
         out = getattr(self.namespace, fn)(*tensors, **kw)
         go = (
             self._torch.ones_like(out)
             if grad_output is None
             else self._torch.as_tensor(np.asarray(grad_output, dtype=np.float64)).to(device=out.device, dtype=out.dtype)
         )
-        (grad,) = self._torch.autograd.grad(out, tensors[0], go)
-        return self._numpy(out), self._numpy(grad)
+        grads = self._torch.autograd.grad(out, [tensors[i] for i in positions], go)
+        picked = tuple(self._numpy(g) for g in grads)
+        return self._numpy(out), picked if isinstance(wrt, tuple) else picked[0]
 
     def teacher_grad(self, fn: str, *args: np.ndarray, **kw: Any) -> np.ndarray | None:
-        tensors = self._tensors(fn, args, grad_args=(0, 1))
+        names = CONTRACT[fn].args if fn in CONTRACT else ()
+        teacher = names.index("teacher_logits") if "teacher_logits" in names else 1
+        tensors = self._tensors(fn, args, grad_args=(0, teacher))
         out = getattr(self.namespace, fn)(*tensors, **kw)
         out.sum().backward()
-        g = tensors[1].grad
+        g = tensors[teacher].grad
         return None if g is None else self._numpy(g)
 
 

@@ -117,7 +117,7 @@ def test_invariant_to_per_row_logit_shift(impl: Implementation, data: st.DataObj
         assert_close(
             b[exact],
             a[exact],
-            rtol=4 * tol.value_rtol,
+            rtol=4 * tol.rtol(tol.value_rtol, mag),
             atol=4 * tol.value_atol * mag * w,
             what=f"{fn} after a per-row logit shift",
         )
