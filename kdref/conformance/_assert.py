@@ -47,3 +47,23 @@ def assert_finite(x: np.ndarray, *, what: str) -> None:
     if not np.all(np.isfinite(a)):
         bad = np.argwhere(~np.isfinite(a))[:5].tolist()
         raise AssertionError(f"{what}: not finite at {bad} (first 5); got {_fmt(a)}")
+
+
+def assert_proportional(actual: np.ndarray, expected: np.ndarray, *, rtol: float, atol: float, what: str) -> float:
+    """actual = c·expected for one constant c > 0 (a law that holds whatever the normalisation); returns c.
+
+    c is the least-squares ratio; a normalisation such as T², 1/C or a batch size changes c, not the law. Pass
+    several samples (at least 3): with one sample any two positive numbers are proportional.
+    """
+    a = np.asarray(actual, dtype=np.float64).reshape(-1)
+    e = np.asarray(expected, dtype=np.float64).reshape(-1)
+    assert_finite(a, what=what)
+    scale = float(np.dot(e, e))
+    if scale == 0.0:
+        assert_close(a, np.zeros_like(a), rtol=0.0, atol=atol, what=f"{what} (expected 0)")
+        return 1.0
+    c = float(np.dot(a, e) / scale)
+    if not c > 0:
+        raise AssertionError(f"{what}: the best factor c in actual = c·expected is {c:.6g}, not positive")
+    assert_close(a, c * e, rtol=rtol, atol=atol * max(c, 1.0), what=f"{what} (up to the factor c = {c:.6g})")
+    return c

@@ -31,7 +31,7 @@ class Outcome:
     detail: str = ""
 
 
-@dataclass
+@dataclass(eq=False)  # pluggy keeps plugins in sets: a plugin must stay hashable
 class Collector:
     """A pytest plugin that records each conformance test's outcome with its marker metadata."""
 

@@ -75,11 +75,16 @@ def cases(
     regimes: tuple[str, ...] = ("tame", "wide", "extreme"),
     large_classes: bool = True,
     temperature: st.SearchStrategy[float] | None = None,
+    min_samples: int = 1,
 ) -> Case:
-    """Student/teacher logits of shape (N, C) or (a, b, C), integer targets, and a temperature."""
-    lead = draw(
-        st.one_of(st.tuples(st.integers(1, 6)), st.tuples(st.integers(1, 3), st.integers(1, 3))), label="leading shape"
-    )
+    """Student/teacher logits of shape (N, C) or (a, b, C), integer targets, and a temperature.
+
+    ``min_samples`` > 1 gives (N, C) with N ≥ min_samples: a law "f ∝ g" needs several samples to pin the factor.
+    """
+    shapes = st.one_of(st.tuples(st.integers(1, 6)), st.tuples(st.integers(1, 3), st.integers(1, 3)))
+    if min_samples > 1:
+        shapes = st.tuples(st.integers(min_samples, max(min_samples, 6)))
+    lead = draw(shapes, label="leading shape")
     class_counts = st.integers(min_classes, max_classes)
     if large_classes:
         class_counts = st.one_of(class_counts, st.sampled_from([max(min_classes, 100), max(min_classes, 1000)]))

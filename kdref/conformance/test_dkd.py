@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ._assert import assert_close, assert_finite
+from ._assert import assert_close, assert_finite, assert_proportional
 from ._helpers import check_agreement, softmax
 from ._impl import Implementation
 from .strategies import cases, temperatures
@@ -56,9 +56,9 @@ def test_dkd_loss_agrees_with_reference(impl: Implementation, data: st.DataObjec
 @pytest.mark.kdref(kind="law", functions=("kd_loss", "tckd", "nckd"))
 @given(data=st.data())
 def test_kd_decomposes_into_tckd_and_weighted_nckd(impl: Implementation, data: st.DataObject) -> None:
-    """kd_loss = T²·(TCKD + (1 − p_t^teacher)·NCKD) per sample, exactly (Zhao et al. Eq. 6; K1)."""
+    """kd_loss ∝ TCKD + (1 − p_t^teacher)·NCKD per sample, exactly (Zhao et al. Eq. 6; K1; the factor is T²)."""
     impl.require("kd_loss", "tckd", "nckd")
-    case = data.draw(cases(impl), label="case")
+    case = data.draw(cases(impl, min_samples=3), label="case")
     T = case.temperature
     args = (case.student, case.teacher, case.target)
     kd = impl.value("kd_loss", case.student, case.teacher, temperature=T, reduction="none")
@@ -67,12 +67,12 @@ def test_kd_decomposes_into_tckd_and_weighted_nckd(impl: Implementation, data: s
     p_t = _p_target(case.teacher, case.target, T)
     tol = tolerance(impl.dtype)
     mag = magnitude(case.student, case.teacher, temperature=T)
-    assert_close(
-        kd / (T * T),
+    assert_proportional(
+        kd,
         tc + (1.0 - p_t) * nc,
         rtol=4 * tol.rtol(tol.value_rtol, mag),
-        atol=6 * tol.value_atol * mag,
-        what="KD/T² vs TCKD + (1 − p_t)·NCKD",
+        atol=6 * tol.value_atol * mag * T * T,
+        what="KD vs TCKD + (1 − p_t)·NCKD",
     )
 
 
@@ -123,9 +123,9 @@ def test_tckd_depends_on_logits_only_through_p_target(impl: Implementation, data
 @pytest.mark.kdref(kind="law", functions=("kd_loss", "tckd", "nckd", "dkd_loss"))
 @given(data=st.data())
 def test_two_classes_make_nckd_vanish(impl: Implementation, data: st.DataObject) -> None:
-    """C = 2: NCKD ≡ 0 and DKD = α·T²·TCKD = α·KD (K7)."""
+    """C = 2: NCKD ≡ 0 exactly and DKD ∝ KD (= α·KD with the T² convention; K7)."""
     impl.require("kd_loss", "tckd", "nckd", "dkd_loss")
-    case = data.draw(cases(impl, min_classes=2, max_classes=2, large_classes=False), label="case")
+    case = data.draw(cases(impl, min_classes=2, max_classes=2, large_classes=False, min_samples=3), label="case")
     T = case.temperature
     args = (case.student, case.teacher, case.target)
     assert np.all(impl.value("nckd", *args, temperature=T, reduction="none") == 0.0), "NCKD ≠ 0 for C = 2"
@@ -133,12 +133,12 @@ def test_two_classes_make_nckd_vanish(impl: Implementation, data: st.DataObject)
     kd = impl.value("kd_loss", case.student, case.teacher, temperature=T, reduction="none")
     tol = tolerance(impl.dtype)
     mag = magnitude(case.student, case.teacher, temperature=T)
-    assert_close(
+    assert_proportional(
         dkd,
-        0.7 * kd,
+        kd,
         rtol=4 * tol.rtol(tol.value_rtol, mag),
         atol=4 * tol.value_atol * mag * T * T,
-        what="DKD vs α·KD at C = 2",
+        what="DKD vs KD at C = 2",
     )
 
 
@@ -147,9 +147,9 @@ def test_two_classes_make_nckd_vanish(impl: Implementation, data: st.DataObject)
 def test_dkd_is_t2_times_weighted_tckd_and_nckd(
     impl: Implementation, data: st.DataObject, alpha: float, beta: float
 ) -> None:
-    """dkd_loss = T²·(α·TCKD + β·NCKD) per sample (Eq. 7 with the official T²); ≥ 0."""
+    """dkd_loss ∝ α·TCKD + β·NCKD per sample (Eq. 7; the factor is T²); ≥ 0."""
     impl.require("tckd", "nckd", "dkd_loss")
-    case = data.draw(cases(impl), label="case")
+    case = data.draw(cases(impl, min_samples=3), label="case")
     T = case.temperature
     args = (case.student, case.teacher, case.target)
     dkd = impl.value("dkd_loss", *args, alpha=alpha, beta=beta, temperature=T, reduction="none")
@@ -158,12 +158,12 @@ def test_dkd_is_t2_times_weighted_tckd_and_nckd(
     tol = tolerance(impl.dtype)
     mag = magnitude(case.student, case.teacher, temperature=T)
     w = max(alpha, beta, 1.0)
-    assert_close(
+    assert_proportional(
         dkd,
-        T * T * (alpha * tc + beta * nc),
+        alpha * tc + beta * nc,
         rtol=4 * tol.rtol(tol.value_rtol, mag),
         atol=4 * tol.value_atol * mag * T * T * w,
-        what="DKD vs T²(αTCKD + βNCKD)",
+        what="DKD vs αTCKD + βNCKD",
     )
     assert np.all(dkd >= -tol.value_atol * mag * T * T * w), f"negative DKD {dkd}"
 
@@ -184,16 +184,9 @@ def test_dkd_is_zero_iff_distributions_match(impl: Implementation, data: st.Data
     differ = impl.value(
         "dkd_loss", case.student, case.teacher, case.target, alpha=1.0, beta=1.0, temperature=T, reduction="none"
     )
-    kd = (
-        impl.value("kd_loss", case.student, case.teacher, temperature=T, reduction="none")
-        if impl.provides("kd_loss")
-        else None
-    )
-    if kd is not None:
-        # With α = β = 1, DKD ≥ KD (NCKD is weighted 1 ≥ 1 − p_t), so it is positive wherever KD is.
-        assert np.all(differ >= kd - 8 * tol.value_atol * mag * T * T - 4 * tol.value_rtol * kd), (
-            f"DKD(α=β=1) {differ} below KD {kd}"
-        )
+    tv = 0.5 * np.abs(softmax(case.student, T) - softmax(case.teacher, T)).sum(-1)
+    clear = tv > 1e-2
+    assert np.all(differ[clear] > 10 * tol.value_atol * mag * T * T), f"DKD not positive where p_s ≠ p_t: {differ}"
 
 
 @pytest.mark.kdref(kind="law", functions=DKD_FUNCTIONS)
