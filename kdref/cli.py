@@ -1,4 +1,5 @@
-"""The ``kdref`` command: ``kdref check`` runs the property suite against kdref's own tiers."""
+"""The ``kdref`` command: ``kdref check [MODULE]`` runs the property suite against kdref's own tiers, or against
+the contract functions of MODULE (and/or single functions given with ``--fn``)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,15 @@ def _check(args: argparse.Namespace) -> int:
     from .conformance import report
 
     head = report.header()
-    print("kdref check — " + ", ".join(f"{k} {v}" for k, v in head.items()) + f", profile {args.profile}")
+    tested = args.module or ("functions " + ", ".join(args.fn) if args.fn else "kdref's own tiers")
+    print(f"kdref check of {tested} — " + ", ".join(f"{k} {v}" for k, v in head.items()) + f", profile {args.profile}")
     extra = [f"--hypothesis-profile={args.profile}"]
+    if args.module:
+        extra.append(f"--kdref-impl={args.module}")
+    extra += [f"--kdref-fn={fn}" for fn in args.fn]
+    for flag in ("array", "dtype", "device"):
+        if getattr(args, flag):
+            extra.append(f"--kdref-{flag}={getattr(args, flag)}")
     if args.k:
         extra += ["-k", args.k]
     code, outcomes = report.run_suite(extra, show_pytest=args.verbose)
@@ -38,7 +46,18 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``kdref`` console script."""
     parser = argparse.ArgumentParser(prog="kdref", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    check = sub.add_parser("check", help="run the property suite against kdref's tiers and print a table")
+    check = sub.add_parser("check", help="run the property suite and print a function × property table")
+    check.add_argument("module", nargs="?", help="module exposing contract functions (default: kdref's own tiers)")
+    check.add_argument(
+        "--fn",
+        action="append",
+        default=[],
+        metavar="NAME=MODULE:ATTR",
+        help="test a single function under a contract name; repeatable",
+    )
+    check.add_argument("--array", choices=("torch", "numpy"), help="the array library the implementation takes")
+    check.add_argument("--dtype", metavar="DTYPES", help="comma-separated dtypes (torch): float64,float32,...")
+    check.add_argument("--device", metavar="DEVICE", help="torch device, e.g. cuda")
     check.add_argument("--profile", choices=PROFILES, default=DEFAULT_PROFILE, help="Hypothesis profile")
     check.add_argument("--json", metavar="FILE", help="also write the report as JSON")
     check.add_argument("-k", metavar="EXPR", help="only properties matching this pytest -k expression")

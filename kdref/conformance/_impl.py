@@ -44,6 +44,10 @@ class Implementation:
     def provides(self, *functions: str) -> bool:
         return all(callable(getattr(self.namespace, f, None)) for f in functions)
 
+    def has_grad(self, fn: str) -> bool:
+        """Whether gradients of ``fn`` can be taken (autograd, or a ``<fn>_grad`` function)."""
+        return self.provides(fn + "_grad")
+
     def require(self, *functions: str) -> None:
         """Skip the calling test, reported as "not provided", unless every function exists."""
         missing = [f for f in functions if not self.provides(f)]
@@ -108,6 +112,9 @@ class TorchImplementation(Implementation):
 
         self._torch = torch
         self._dtype = getattr(torch, self.dtype)
+
+    def has_grad(self, fn: str) -> bool:
+        return True
 
     def round(self, x: np.ndarray) -> np.ndarray:
         t = self._torch.as_tensor(np.asarray(x, dtype=np.float64)).to(self._dtype)

@@ -48,6 +48,7 @@ def as_implementations(
         return [implementation]
     if isinstance(implementation, str):
         implementation = importlib.import_module(implementation)
+    ns: Any
     if isinstance(implementation, Mapping):
         name, ns = "functions", SimpleNamespace(**implementation)
     elif isinstance(implementation, ModuleType):

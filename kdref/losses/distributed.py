@@ -30,7 +30,7 @@ class _GatherRows(torch.autograd.Function):
     """all_gather along dim 0; backward: all_reduce(SUM) of the full gradient, then this rank's slice."""
 
     @staticmethod
-    def forward(ctx, x: Tensor, group) -> Tensor:  # type: ignore[override]
+    def forward(ctx, x: Tensor, group) -> Tensor:
         world = dist.get_world_size(group)
         ctx.group, ctx.rank, ctx.rows = group, dist.get_rank(group), x.shape[0]
         parts = [torch.empty_like(x) for _ in range(world)]
@@ -38,7 +38,7 @@ class _GatherRows(torch.autograd.Function):
         return torch.cat(parts, 0)
 
     @staticmethod
-    def backward(ctx, grad: Tensor):  # type: ignore[override]
+    def backward(ctx, grad: Tensor):
         grad = grad.contiguous().clone()
         dist.all_reduce(grad, op=dist.ReduceOp.SUM, group=ctx.group)
         return grad[ctx.rank * ctx.rows : (ctx.rank + 1) * ctx.rows], None
