@@ -150,8 +150,10 @@ class TorchImplementation(Implementation):
             if grad_output is None
             else self._torch.as_tensor(np.asarray(grad_output, dtype=np.float64)).to(device=out.device, dtype=out.dtype)
         )
-        grads = self._torch.autograd.grad(out, [tensors[i] for i in positions], go)
-        picked = tuple(self._numpy(g) for g in grads)
+        inputs = [tensors[i] for i in positions]
+        # An input the loss does not use (e.g. the distillation head when distillation="none") has zero gradient.
+        grads = self._torch.autograd.grad(out, inputs, go, allow_unused=True)
+        picked = tuple(self._numpy(self._torch.zeros_like(x) if g is None else g) for g, x in zip(grads, inputs))
         return self._numpy(out), picked if isinstance(wrt, tuple) else picked[0]
 
     def teacher_grad(self, fn: str, *args: np.ndarray, **kw: Any) -> np.ndarray | None:

@@ -1,4 +1,5 @@
-"""Hypothesis profiles: "kdref-fast" (deterministic, for CI and `kdref check`) and "kdref-thorough" (releases)."""
+"""Hypothesis profiles: "kdref-fast" (deterministic, for CI and `kdref check`), "kdref-thorough" (releases) and
+"kdref-smoke" (5 examples, a first look)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,13 @@ settings.register_profile(
     "kdref-fast", max_examples=20, derandomize=True, print_blob=True, deadline=None, suppress_health_check=_SUPPRESS
 )
 settings.register_profile(
+    "kdref-smoke", max_examples=5, derandomize=True, print_blob=True, deadline=None, suppress_health_check=_SUPPRESS
+)
+settings.register_profile(
     "kdref-thorough", max_examples=500, print_blob=True, deadline=None, suppress_health_check=_SUPPRESS
 )
 
-PROFILES = ("kdref-fast", "kdref-thorough")
+PROFILES = ("kdref-smoke", "kdref-fast", "kdref-thorough")
 DEFAULT_PROFILE = "kdref-fast"
 
 

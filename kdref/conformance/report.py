@@ -147,14 +147,15 @@ def _short(test: str) -> str:
     return re.sub(r"^test_", "", test)
 
 
-def failures(outcomes: list[Outcome]) -> str:
-    """Each failure with its counter-example and how to reproduce it."""
+def failures(outcomes: list[Outcome], selection_args: list[str] | None = None) -> str:
+    """Each failure with its counter-example and a command that reproduces it."""
+    options = "".join(f" {a}" for a in selection_args or [])
     parts = []
     for o in outcomes:
         if o.status == "FAILS":
             parts.append(
                 f"--- {o.test} [{o.implementation}]: {o.property}\n{o.detail}\n"
-                f"reproduce: pytest --pyargs kdref.conformance -k '{o.test} and {o.implementation}'"
+                f"reproduce: pytest --pyargs kdref.conformance{options} -k '{o.test} and {o.implementation}'"
             )
     return "\n\n".join(parts)
 

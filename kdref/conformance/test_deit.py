@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from .. import reference
 from ._assert import assert_close, assert_finite
-from ._helpers import check_agreement, softmax
+from ._helpers import assert_agrees, check_agreement, softmax
 from ._impl import Implementation
 from .strategies import Case, cases, grad_outputs
 from .tolerances import GRAD_FLOOR, magnitude, tolerance
@@ -96,7 +96,11 @@ def test_deit_loss_agrees_with_reference(
     tol = tolerance(impl.dtype)
     mag = magnitude(case.student, dist, case.teacher, temperature=min(T, 1.0))
     w = 1.0 + T * T
-    assert_close(
+    assert_agrees(
+        impl,
+        "deit_loss",
+        args,
+        kw,
         value,
         reference.deit_loss(*args, **kw),
         rtol=tol.rtol(tol.value_rtol, mag),

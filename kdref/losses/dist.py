@@ -7,6 +7,7 @@ from torch import Tensor
 
 from .._checks import check_real, fail
 from ..reference.dist import check_eps
+from ._fused import DISTLoss, fused_enabled
 from ._ops import check_finite, check_logits, check_tensor_pair, compute_dtype, reduce
 
 __all__ = ["dist_loss", "inter_class_relation", "intra_class_relation", "pearson"]
@@ -110,9 +111,22 @@ def _probs(fn: str, student: Tensor, teacher: Tensor, tau: float, eps_mode: str,
     check_finite(fn, {"student_logits": s, "teacher_logits": t})
     dt = compute_dtype(s, t)
     C = s.shape[-1]
-    ys = torch.softmax(s.reshape(-1, C).to(dt) / tau, -1)
-    yt = torch.softmax(t.detach().reshape(-1, C).to(dt) / tau, -1)
-    return ys, yt, tau, mode, e
+    return s.reshape(-1, C).to(dt) / tau, t.detach().reshape(-1, C).to(dt) / tau, tau, mode, e
+
+
+def _dist_plain(x: Tensor, z: Tensor, coef: float, beta: float | None, gamma: float | None, mode: str, eps: float):
+    """coef·(β·inter + γ·intra) of softmax(x), softmax(z) in plain ops; a None weight leaves its term out."""
+    ys, yt = torch.softmax(x, -1), torch.softmax(z, -1)
+    inter = None if beta is None else beta * _inter_rows(ys, yt, mode, eps).mean()
+    intra = None if gamma is None else gamma * _intra_columns(ys, yt, mode, eps).mean()
+    return coef * (inter if intra is None else intra if inter is None else inter + intra)  # type: ignore[operator]
+
+
+def _dist_kernel(x: Tensor, z: Tensor, coef: float, beta: float | None, gamma: float | None, mode: str, eps: float):
+    """The eager kernel: the fused Function in "exact" mode (one saved (N, C) gradient) unless turned off."""
+    if mode == "exact" and fused_enabled():
+        return DISTLoss.apply(x, z, coef, beta, gamma)
+    return _dist_plain(x, z, coef, beta, gamma, mode, eps)
 
 
 def _inter_rows(ys: Tensor, yt: Tensor, mode: str, eps: float) -> Tensor:
@@ -129,6 +143,29 @@ def _inputs(s: Tensor, t: Tensor) -> dict[str, Tensor]:
     return {"student_logits": s, "teacher_logits": t}
 
 
+def _inter(student_logits, teacher_logits, tau, eps_mode, eps, kernel=_dist_kernel) -> Tensor:
+    fn = "inter_class_relation"
+    x, z, _, mode, e = _probs(fn, student_logits, teacher_logits, tau, eps_mode, eps, matrix=False)
+    loss = kernel(x, z, 1.0, 1.0, None, mode, e)
+    return reduce(fn, loss, "none", torch.Size([]), _inputs(student_logits, teacher_logits))
+
+
+def _intra(student_logits, teacher_logits, tau, eps_mode, eps, kernel=_dist_kernel) -> Tensor:
+    fn = "intra_class_relation"
+    x, z, _, mode, e = _probs(fn, student_logits, teacher_logits, tau, eps_mode, eps, matrix=True)
+    loss = kernel(x, z, 1.0, None, 1.0, mode, e)
+    return reduce(fn, loss, "none", torch.Size([]), _inputs(student_logits, teacher_logits))
+
+
+def _dist(student_logits, teacher_logits, beta, gamma, tau, eps_mode, eps, kernel=_dist_kernel) -> Tensor:
+    fn = "dist_loss"
+    beta = check_real(fn, "beta", beta, low=0.0)
+    gamma = check_real(fn, "gamma", gamma, low=0.0)
+    x, z, tau, mode, e = _probs(fn, student_logits, teacher_logits, tau, eps_mode, eps, matrix=True)
+    loss = kernel(x, z, tau * tau, beta, gamma, mode, e)
+    return reduce(fn, loss, "none", torch.Size([]), _inputs(student_logits, teacher_logits))
+
+
 def inter_class_relation(
     student_logits: Tensor, teacher_logits: Tensor, *, tau: float = 1.0, eps_mode: str = "exact", eps: float = 1e-8
 ) -> Tensor:
@@ -142,9 +179,7 @@ def inter_class_relation(
     every row's ρ is ±1 (or 0). Half-precision inputs are computed and returned in float32; float64 stays float64.
     The gradient flows to the student only; the argument order is student first, but ρ is symmetric.
     """
-    fn = "inter_class_relation"
-    ys, yt, _, mode, e = _probs(fn, student_logits, teacher_logits, tau, eps_mode, eps, matrix=False)
-    return reduce(fn, _inter_rows(ys, yt, mode, e), "mean", torch.Size([]), _inputs(student_logits, teacher_logits))
+    return _inter(student_logits, teacher_logits, tau, eps_mode, eps)
 
 
 def intra_class_relation(
@@ -160,9 +195,7 @@ def intra_class_relation(
     N = 1 gives exactly 1 with zero gradient (a one-entry column has no variance); N = 2 makes each column's ρ equal
     to ±1 or 0. Half-precision inputs are computed and returned in float32; the gradient flows to the student only.
     """
-    fn = "intra_class_relation"
-    ys, yt, _, mode, e = _probs(fn, student_logits, teacher_logits, tau, eps_mode, eps, matrix=True)
-    return reduce(fn, _intra_columns(ys, yt, mode, e), "mean", torch.Size([]), _inputs(student_logits, teacher_logits))
+    return _intra(student_logits, teacher_logits, tau, eps_mode, eps)
 
 
 def dist_loss(
@@ -188,9 +221,4 @@ def dist_loss(
     student only. Under data parallelism use :func:`kdref.losses.distributed.dist_loss` for the global-batch
     intra term.
     """
-    fn = "dist_loss"
-    beta = check_real(fn, "beta", beta, low=0.0)
-    gamma = check_real(fn, "gamma", gamma, low=0.0)
-    ys, yt, tau, mode, e = _probs(fn, student_logits, teacher_logits, tau, eps_mode, eps, matrix=True)
-    loss = tau * tau * (beta * _inter_rows(ys, yt, mode, e).mean() + gamma * _intra_columns(ys, yt, mode, e).mean())
-    return reduce(fn, loss, "none", torch.Size([]), _inputs(student_logits, teacher_logits))
+    return _dist(student_logits, teacher_logits, beta, gamma, tau, eps_mode, eps)

@@ -7,6 +7,7 @@ from torch import Tensor
 
 from .._checks import check_real
 from ..reference.dkd import dkd_warmup_factor
+from ._fused import DKDRows, fused_enabled
 from ._ops import check_target, nontarget_logsumexp, reduce, target_mask, tempered_rows
 
 __all__ = ["dkd_loss", "dkd_warmup_factor", "nckd", "tckd"]
@@ -22,11 +23,10 @@ def _split_rows(x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
     return log_b, log_hat
 
 
-def _parts(fn: str, student_logits: Tensor, teacher_logits: Tensor, target: Tensor, temperature: float):
+def _rows(fn: str, student_logits: Tensor, teacher_logits: Tensor, target: Tensor, temperature: float):
     s, t, T = tempered_rows(fn, student_logits, teacher_logits, temperature)
     y = check_target(fn, target, student_logits)
-    mask = target_mask(y, s.shape[-1])
-    return _split_rows(s, mask), _split_rows(t, mask), mask, T
+    return s, t, y, T
 
 
 def _tckd_rows(S, Tt) -> Tensor:
@@ -40,6 +40,42 @@ def _nckd_rows(S, Tt, mask: Tensor) -> Tensor:
     return (p * (log_pt - log_qs)).sum(-1)
 
 
+def _dkd_rows_plain(x: Tensor, z: Tensor, y: Tensor, coef: float, alpha: float, beta: float) -> Tensor:
+    """coef·(α·TCKD + β·NCKD) per row in plain ops (a term with weight 0 left out): the reference for DKDRows."""
+    mask = target_mask(y, x.shape[-1])
+    S, Tt = _split_rows(x, mask), _split_rows(z, mask)
+    rows = alpha * _tckd_rows(S, Tt) if alpha != 0.0 else None
+    if beta != 0.0:
+        n = beta * _nckd_rows(S, Tt, mask)
+        rows = n if rows is None else rows + n
+    return coef * (rows if rows is not None else torch.zeros_like(x[:, 0]))
+
+
+def _dkd_rows(x: Tensor, z: Tensor, y: Tensor, coef: float, alpha: float, beta: float) -> Tensor:
+    """The eager kernel: the fused Function (one saved (M, C) gradient) unless turned off."""
+    if fused_enabled():
+        return DKDRows.apply(x, z, y, coef, alpha, beta)
+    return _dkd_rows_plain(x, z, y, coef, alpha, beta)
+
+
+def _tckd(student_logits, teacher_logits, target, temperature, reduction, rows_fn=_dkd_rows) -> Tensor:
+    s, t, y, _ = _rows("tckd", student_logits, teacher_logits, target, temperature)
+    return reduce("tckd", rows_fn(s, t, y, 1.0, 1.0, 0.0), reduction, student_logits.shape[:-1])
+
+
+def _nckd(student_logits, teacher_logits, target, temperature, reduction, rows_fn=_dkd_rows) -> Tensor:
+    s, t, y, _ = _rows("nckd", student_logits, teacher_logits, target, temperature)
+    return reduce("nckd", rows_fn(s, t, y, 1.0, 0.0, 1.0), reduction, student_logits.shape[:-1])
+
+
+def _dkd(student_logits, teacher_logits, target, alpha, beta, temperature, reduction, rows_fn=_dkd_rows) -> Tensor:
+    fn = "dkd_loss"
+    alpha = check_real(fn, "alpha", alpha, low=0.0)
+    beta = check_real(fn, "beta", beta, low=0.0)
+    s, t, y, T = _rows(fn, student_logits, teacher_logits, target, temperature)
+    return reduce(fn, rows_fn(s, t, y, T * T, alpha, beta), reduction, student_logits.shape[:-1])
+
+
 def tckd(
     student_logits: Tensor, teacher_logits: Tensor, target: Tensor, *, temperature: float = 4.0, reduction: str = "mean"
 ) -> Tensor:
@@ -49,8 +85,7 @@ def tckd(
     of a softmax, so it stays finite when p_t underflows. Shapes, dtypes and reductions as in ``kd_loss``;
     ``target`` holds integer class indices.
     """
-    S, Tt, _, _ = _parts("tckd", student_logits, teacher_logits, target, temperature)
-    return reduce("tckd", _tckd_rows(S, Tt), reduction, student_logits.shape[:-1])
+    return _tckd(student_logits, teacher_logits, target, temperature, reduction)
 
 
 def nckd(
@@ -61,8 +96,7 @@ def nckd(
     The non-target softmax leaves the target out exactly (its term is −∞ inside the log-sum-exp), so NCKD does
     not depend on the target logits at all. For C = 2 it is exactly 0.
     """
-    S, Tt, mask, _ = _parts("nckd", student_logits, teacher_logits, target, temperature)
-    return reduce("nckd", _nckd_rows(S, Tt, mask), reduction, student_logits.shape[:-1])
+    return _nckd(student_logits, teacher_logits, target, temperature, reduction)
 
 
 def dkd_loss(
@@ -81,9 +115,4 @@ def dkd_loss(
     With α = 1 and a per-sample β = 1 − p_t(teacher) this equals ``kd_loss`` exactly; a constant β does not.
     Multiply by :func:`dkd_warmup_factor` for the official warm-up.
     """
-    fn = "dkd_loss"
-    alpha = check_real(fn, "alpha", alpha, low=0.0)
-    beta = check_real(fn, "beta", beta, low=0.0)
-    S, Tt, mask, T = _parts(fn, student_logits, teacher_logits, target, temperature)
-    rows = T * T * (alpha * _tckd_rows(S, Tt) + beta * _nckd_rows(S, Tt, mask))
-    return reduce(fn, rows, reduction, student_logits.shape[:-1])
+    return _dkd(student_logits, teacher_logits, target, alpha, beta, temperature, reduction)

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .._checks import check_real
+from ._fused import KDRows, fused_enabled
 from ._ops import check_target, reduce, tempered_rows
 
 __all__ = ["hinton_loss", "kd_loss", "soft_cross_entropy"]
@@ -15,6 +16,44 @@ __all__ = ["hinton_loss", "kd_loss", "soft_cross_entropy"]
 def _kl_rows(log_p: Tensor, log_q: Tensor) -> Tensor:
     """KL(p ‖ q) per row from log-probabilities (p is exactly 0 where it underflows, so 0·log 0 = 0)."""
     return (log_p.exp() * (log_p - log_q)).sum(-1)
+
+
+def _soft_rows_plain(x: Tensor, z: Tensor, coef: float, kl: bool) -> Tensor:
+    """coef·KL(σ(z) ‖ σ(x)) (kl) or coef·(−Σ σ(z) log σ(x)) per row, in plain ops (the reference for KDRows)."""
+    if kl:
+        return coef * _kl_rows(torch.log_softmax(z, -1), torch.log_softmax(x, -1))
+    return coef * -(torch.softmax(z, -1) * torch.log_softmax(x, -1)).sum(-1)
+
+
+def _soft_rows(x: Tensor, z: Tensor, coef: float, kl: bool) -> Tensor:
+    """The eager kernel: the fused Function (one saved (M, C) gradient) unless turned off."""
+    if fused_enabled():
+        return KDRows.apply(x, z, coef, kl)
+    return _soft_rows_plain(x, z, coef, kl)
+
+
+def _kd(student_logits, teacher_logits, temperature, reduction, rows_fn=_soft_rows) -> Tensor:
+    fn = "kd_loss"
+    s, t, T = tempered_rows(fn, student_logits, teacher_logits, temperature)
+    rows = rows_fn(s, t, T * T, True)
+    return reduce(fn, rows, reduction, student_logits.shape[:-1])
+
+
+def _soft_ce(student_logits, teacher_logits, temperature, reduction, rows_fn=_soft_rows) -> Tensor:
+    fn = "soft_cross_entropy"
+    s, t, _ = tempered_rows(fn, student_logits, teacher_logits, temperature)
+    rows = rows_fn(s, t, 1.0, False)
+    return reduce(fn, rows, reduction, student_logits.shape[:-1])
+
+
+def _hinton(student_logits, teacher_logits, target, temperature, lam, reduction, rows_fn=_soft_rows) -> Tensor:
+    fn = "hinton_loss"
+    s, t, T = tempered_rows(fn, student_logits, teacher_logits, temperature)
+    lam = check_real(fn, "lam", lam, low=0.0, high=1.0)
+    y = check_target(fn, target, student_logits)
+    hard = F.cross_entropy(student_logits.reshape(s.shape).to(s.dtype), y, reduction="none")
+    rows = lam * hard + rows_fn(s, t, (1.0 - lam) * T * T, False)
+    return reduce(fn, rows, reduction, student_logits.shape[:-1])
 
 
 def kd_loss(
@@ -38,10 +77,7 @@ def kd_loss(
         >>> round(float(kd_loss(s, t, temperature=4.0)), 6)
         0.273414
     """
-    fn = "kd_loss"
-    s, t, T = tempered_rows(fn, student_logits, teacher_logits, temperature)
-    rows = T * T * _kl_rows(torch.log_softmax(t, -1), torch.log_softmax(s, -1))
-    return reduce(fn, rows, reduction, student_logits.shape[:-1])
+    return _kd(student_logits, teacher_logits, temperature, reduction)
 
 
 def soft_cross_entropy(
@@ -52,10 +88,7 @@ def soft_cross_entropy(
     Equals KL(σ(t/T) ‖ σ(s/T)) + H(σ(t/T)): the same gradient as the KL form, a value larger by the teacher
     entropy. Shapes, dtypes and reductions as in :func:`kd_loss`.
     """
-    fn = "soft_cross_entropy"
-    s, t, _ = tempered_rows(fn, student_logits, teacher_logits, temperature)
-    rows = -(torch.softmax(t, -1) * torch.log_softmax(s, -1)).sum(-1)
-    return reduce(fn, rows, reduction, student_logits.shape[:-1])
+    return _soft_ce(student_logits, teacher_logits, temperature, reduction)
 
 
 def hinton_loss(
@@ -73,11 +106,4 @@ def hinton_loss(
     λ = 0.1: mdistiller's CIFAR-100 KD weights 0.1 / 0.9). ``target`` holds integer class indices of the
     logits' leading shape. Shapes, dtypes and reductions as in :func:`kd_loss`.
     """
-    fn = "hinton_loss"
-    s, t, T = tempered_rows(fn, student_logits, teacher_logits, temperature)
-    lam = check_real(fn, "lam", lam, low=0.0, high=1.0)
-    y = check_target(fn, target, student_logits)
-    hard = F.cross_entropy(student_logits.reshape(s.shape).to(s.dtype), y, reduction="none")
-    soft = -(torch.softmax(t, -1) * torch.log_softmax(s, -1)).sum(-1)
-    rows = lam * hard + (1.0 - lam) * T * T * soft
-    return reduce(fn, rows, reduction, student_logits.shape[:-1])
+    return _hinton(student_logits, teacher_logits, target, temperature, lam, reduction)
