@@ -14,11 +14,16 @@ def fail(fn: str, message: str, exc: type[Exception] = ValueError) -> None:
     raise exc(f"{fn}: {message}")
 
 
+def check_choice(fn: str, name: str, value: object, allowed: tuple[str, ...]) -> str:
+    """A keyword that takes one of a few strings."""
+    if not isinstance(value, str) or value not in allowed:
+        fail(fn, f"`{name}` must be one of {allowed}, got {value!r}")
+    return value  # type: ignore[return-value]
+
+
 def check_reduction(fn: str, reduction: object) -> str:
     """``reduction`` must be one of "mean", "sum", "none"."""
-    if not isinstance(reduction, str) or reduction not in REDUCTIONS:
-        fail(fn, f"`reduction` must be one of {REDUCTIONS}, got {reduction!r}")
-    return reduction  # type: ignore[return-value]
+    return check_choice(fn, "reduction", reduction, REDUCTIONS)
 
 
 def check_real(

@@ -6,7 +6,16 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .._checks import check_logits_shape, check_pair, check_real, check_target_shape, check_temperature, fail
+from .._checks import (
+    check_choice,
+    check_logits_shape,
+    check_pair,
+    check_real,
+    check_target_shape,
+    check_temperature,
+    fail,
+)
+from ..reference.deit import DISTILLATIONS, FUSIONS, KL_NORMALIZATIONS
 from ._ops import check_logits, check_target, compute_dtype, reduce, value_checks_active
 
 __all__ = [
@@ -17,16 +26,6 @@ __all__ = [
     "deit_soft_loss",
     "deit_teacher_labels",
 ]
-
-KL_NORMALIZATIONS = ("batch", "numel")
-DISTILLATIONS = ("hard", "soft", "none")
-FUSIONS = ("logit_mean", "softmax_sum")
-
-
-def _choice(fn: str, name: str, value: object, allowed: tuple[str, ...]) -> str:
-    if not isinstance(value, str) or value not in allowed:
-        fail(fn, f"`{name}` must be one of {allowed}, got {value!r}")
-    return value  # type: ignore[return-value]
 
 
 def _tensors(fn: str, names: tuple[str, ...], xs: tuple[object, ...]) -> list[Tensor]:
@@ -110,7 +109,7 @@ def deit_soft_loss(
     s, t = _tensors(fn, ("student_logits", "teacher_logits"), (student_logits, teacher_logits))
     alpha = check_real(fn, "alpha", alpha, low=0.0, high=1.0)
     tau = check_temperature(fn, tau, name="tau")
-    scale = _kl_scale(tau, s.shape[-1], _choice(fn, "kl_normalization", kl_normalization, KL_NORMALIZATIONS))
+    scale = _kl_scale(tau, s.shape[-1], check_choice(fn, "kl_normalization", kl_normalization, KL_NORMALIZATIONS))
     y = check_target(fn, target, s)
     dt = compute_dtype(s, t)
     s2, t2 = _rows(s, dt), _rows(t.detach(), dt)
@@ -169,10 +168,10 @@ def deit_loss(
     """
     fn = "deit_loss"
     c, d, t = _tensors(fn, ("cls_logits", "dist_logits", "teacher_logits"), (cls_logits, dist_logits, teacher_logits))
-    distillation = _choice(fn, "distillation", distillation, DISTILLATIONS)
+    distillation = check_choice(fn, "distillation", distillation, DISTILLATIONS)
     alpha = check_real(fn, "alpha", alpha, low=0.0, high=1.0)
     tau = check_temperature(fn, tau, name="tau")
-    scale = _kl_scale(tau, c.shape[-1], _choice(fn, "kl_normalization", kl_normalization, KL_NORMALIZATIONS))
+    scale = _kl_scale(tau, c.shape[-1], check_choice(fn, "kl_normalization", kl_normalization, KL_NORMALIZATIONS))
     if isinstance(target, Tensor):
         check_target_shape(fn, target.shape, c.shape, "cls_logits")
         if target.device != c.device:
@@ -194,7 +193,7 @@ def deit_loss(
 
 def _fusion_inputs(fn: str, cls_logits: Tensor, dist_logits: Tensor, fusion: str) -> tuple[Tensor, Tensor, str]:
     c, d = _tensors(fn, ("cls_logits", "dist_logits"), (cls_logits, dist_logits))
-    fusion = _choice(fn, "fusion", fusion, FUSIONS)
+    fusion = check_choice(fn, "fusion", fusion, FUSIONS)
     _require_finite(fn, "cls_logits", c)
     _require_finite(fn, "dist_logits", d)
     return c, d, fusion

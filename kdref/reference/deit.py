@@ -11,7 +11,14 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from .._checks import check_logits_shape, check_pair, check_real, check_target_shape, check_temperature, fail
+from .._checks import (
+    check_choice,
+    check_logits_shape,
+    check_pair,
+    check_real,
+    check_target_shape,
+    check_temperature,
+)
 from ._ops import (
     Array,
     as_logits,
@@ -39,12 +46,6 @@ __all__ = [
 KL_NORMALIZATIONS = ("batch", "numel")
 DISTILLATIONS = ("hard", "soft", "none")
 FUSIONS = ("logit_mean", "softmax_sum")
-
-
-def _choice(fn: str, name: str, value: object, allowed: tuple[str, ...]) -> str:
-    if not isinstance(value, str) or value not in allowed:
-        fail(fn, f"`{name}` must be one of {allowed}, got {value!r}")
-    return value  # type: ignore[return-value]
 
 
 def _alpha(fn: str, alpha: Any) -> float:
@@ -80,7 +81,7 @@ def _soft_parts(fn: str, student: Any, teacher: Any, target: Any, alpha: Any, ta
     y = as_target(fn, target, s.shape)
     alpha = _alpha(fn, alpha)
     tau = check_temperature(fn, tau, name="tau")
-    kl_normalization = _choice(fn, "kl_normalization", kl_normalization, KL_NORMALIZATIONS)
+    kl_normalization = check_choice(fn, "kl_normalization", kl_normalization, KL_NORMALIZATIONS)
     return s, t, y, alpha, tau, _kl_scale(tau, s.shape[-1], kl_normalization)
 
 
@@ -158,10 +159,10 @@ def _two_head_parts(
     check_pair(fn, c.shape, t.shape, "cls_logits", "teacher_logits")
     check_target_shape(fn, np.shape(target), c.shape, "cls_logits")
     y = as_target(fn, target, c.shape)
-    distillation = _choice(fn, "distillation", distillation, DISTILLATIONS)
+    distillation = check_choice(fn, "distillation", distillation, DISTILLATIONS)
     alpha = _alpha(fn, alpha)
     tau = check_temperature(fn, tau, name="tau")
-    norm = _choice(fn, "kl_normalization", norm, KL_NORMALIZATIONS)
+    norm = check_choice(fn, "kl_normalization", norm, KL_NORMALIZATIONS)
     return c, d, t, y, distillation, alpha, tau, _kl_scale(tau, c.shape[-1], norm)
 
 
@@ -225,7 +226,7 @@ def _fusion_inputs(fn: str, cls: Any, dist: Any, fusion: Any) -> tuple[Array, Ar
     c = as_logits(fn, "cls_logits", cls)
     d = as_logits(fn, "dist_logits", dist)
     check_pair(fn, c.shape, d.shape, "cls_logits", "dist_logits")
-    return c, d, _choice(fn, "fusion", fusion, FUSIONS)
+    return c, d, check_choice(fn, "fusion", fusion, FUSIONS)
 
 
 def _fused(c: Array, d: Array, fusion: str) -> Array:
