@@ -1,5 +1,6 @@
 """The ``kdref`` command: ``kdref check [MODULE]`` runs the property suite against kdref's own tiers, or against
-the contract functions of MODULE (and/or single functions given with ``--fn``)."""
+the contract functions of MODULE (and/or single functions given with ``--fn``); ``kdref train`` and ``kdref demo``
+run the training harness."""
 
 from __future__ import annotations
 
@@ -63,6 +64,9 @@ def main(argv: list[str] | None = None) -> int:
     check.add_argument("-k", metavar="EXPR", help="only properties matching this pytest -k expression")
     check.add_argument("--verbose", action="store_true", help="show pytest's own output")
     check.set_defaults(run=_check)
+    from .harness.cli import add_subcommands  # light: the harness itself is imported only when train/demo run
+
+    add_subcommands(sub)
     args = parser.parse_args(argv)
     return int(args.run(args))
 

@@ -1,0 +1,1 @@
+"""End-to-end validation of the papers' claims at small scale (``python -m validation.run``)."""
