@@ -16,7 +16,7 @@ from .._checks import (
     fail,
 )
 from ..reference.deit import DISTILLATIONS, FUSIONS, KL_NORMALIZATIONS
-from ._ops import check_logits, check_target, compute_dtype, reduce, value_checks_active
+from ._ops import check_finite, check_logits, check_target, compute_dtype, reduce
 
 __all__ = [
     "deit_fusion_scores",
@@ -37,12 +37,6 @@ def _tensors(fn: str, names: tuple[str, ...], xs: tuple[object, ...]) -> list[Te
             fail(fn, f"`{n}` is on {t.device} but `{names[0]}` is on {ts[0].device}; they must share a device")
     check_logits_shape(fn, names[0], ts[0].shape)
     return ts
-
-
-def _require_finite(fn: str, name: str, x: Tensor) -> None:
-    """Reject NaN/inf in an input whose non-finite values would not reach the result (an argmax input)."""
-    if value_checks_active() and not bool(torch.isfinite(x).all()):
-        fail(fn, f"`{name}` must be finite; it holds {int((~torch.isfinite(x)).sum())} NaN or infinite values")
 
 
 def _argmax_lowest(x: Tensor) -> Tensor:
@@ -74,7 +68,7 @@ def deit_teacher_labels(teacher_logits: Tensor) -> Tensor:
     """
     fn = "deit_teacher_labels"
     (t,) = _tensors(fn, ("teacher_logits",), (teacher_logits,))
-    _require_finite(fn, "teacher_logits", t)
+    check_finite(fn, {"teacher_logits": t})
     return _argmax_lowest(t.detach())
 
 
@@ -133,7 +127,7 @@ def deit_hard_loss(student_logits: Tensor, teacher_logits: Tensor, target: Tenso
     fn = "deit_hard_loss"
     s, t = _tensors(fn, ("student_logits", "teacher_logits"), (student_logits, teacher_logits))
     y = check_target(fn, target, s)
-    _require_finite(fn, "teacher_logits", t)
+    check_finite(fn, {"teacher_logits": t})
     s2 = _rows(s, compute_dtype(s, t))
     y_t = _argmax_lowest(t.detach()).reshape(-1)
     rows = 0.5 * F.cross_entropy(s2, y, reduction="none") + 0.5 * F.cross_entropy(s2, y_t, reduction="none")
@@ -184,7 +178,7 @@ def deit_loss(
     if distillation == "none":
         rows = base + (d2 * 0.0).sum(-1)  # keeps dist_logits in the graph: its gradient is 0, not None
     elif distillation == "hard":
-        _require_finite(fn, "teacher_logits", t)
+        check_finite(fn, {"teacher_logits": t})
         rows = (1.0 - alpha) * base + alpha * F.cross_entropy(d2, _argmax_lowest(t2), reduction="none")
     else:
         rows = (1.0 - alpha) * base + alpha * scale * _soft_kl_rows(d2, t2, tau)
@@ -194,8 +188,7 @@ def deit_loss(
 def _fusion_inputs(fn: str, cls_logits: Tensor, dist_logits: Tensor, fusion: str) -> tuple[Tensor, Tensor, str]:
     c, d = _tensors(fn, ("cls_logits", "dist_logits"), (cls_logits, dist_logits))
     fusion = check_choice(fn, "fusion", fusion, FUSIONS)
-    _require_finite(fn, "cls_logits", c)
-    _require_finite(fn, "dist_logits", d)
+    check_finite(fn, {"cls_logits": c, "dist_logits": d})
     return c, d, fusion
 
 
